@@ -1,0 +1,42 @@
+/** Label and annotation keys, managed-by values and label-value sanitising (controller spec §4.3). */
+
+export const labelPrefix = "the0.app/"
+
+export const Label = {
+  botId: "the0.app/bot-id",
+  customBotId: "the0.app/custom-bot-id",
+  customBotVersion: "the0.app/custom-bot-version",
+  runtime: "the0.app/runtime",
+  managedBy: "the0.app/managed-by",
+  scheduleId: "the0.app/schedule-id",
+  query: "the0.app/query"
+} as const
+
+export const Annotation = {
+  configHash: "the0.app/config-hash",
+  scheduleHash: "the0.app/schedule-hash"
+} as const
+
+export const ManagedBy = {
+  botController: "the0-bot-controller",
+  scheduleController: "the0-schedule-controller",
+  queryHandler: "the0-query-handler"
+} as const
+
+export type ManagedByValue = (typeof ManagedBy)[keyof typeof ManagedBy]
+
+const labelValueMax = 63
+
+/**
+ * the0's `sanitizeLabelValue`: keep `[A-Za-z0-9._-]`, truncate to 63, strip leading and trailing
+ * non-alphanumerics, and use `bot` when nothing is left.
+ */
+export const sanitizeLabelValue = (value: string): string => {
+  const kept = value.replace(/[^A-Za-z0-9._-]/g, "").slice(0, labelValueMax)
+  const trimmed = kept.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "")
+  return trimmed === "" ? "bot" : trimmed
+}
+
+/** the0's `extractCustomBotID`: the sanitised custom bot name, else the first 8 characters of the bot id. */
+export const customBotIdLabel = (name: string | undefined, botId: string): string =>
+  name !== undefined && name !== "" ? sanitizeLabelValue(name) : botId.slice(0, 8)
