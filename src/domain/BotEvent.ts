@@ -26,7 +26,9 @@ export type EventKind = "created" | "updated" | "deleted"
 export type EventTarget = "bot" | "schedule"
 
 /** What a subject means: which collection and which operation. */
-export const parseSubject = (subject: string): { readonly target: EventTarget; readonly kind: EventKind } | undefined => {
+export const parseSubject = (
+  subject: string
+): { readonly target: EventTarget; readonly kind: EventKind } | undefined => {
   const match = /^the0\.(bot|bot-schedule)\.(created|updated|deleted)$/.exec(subject)
   if (match === null) return undefined
   return { target: match[1] === "bot" ? "bot" : "schedule", kind: match[2] as EventKind }
@@ -52,7 +54,10 @@ const decodeDirect = decodeDocument(DirectEvent, "event")
 const decodeWrapped = decodeDocument(WrappedEvent, "event")
 
 const hasNonEmptyId = (raw: unknown): boolean =>
-  typeof raw === "object" && raw !== null && typeof (raw as { id?: unknown }).id === "string" && (raw as { id: string }).id !== ""
+  typeof raw === "object" &&
+  raw !== null &&
+  typeof (raw as { id?: unknown }).id === "string" &&
+  (raw as { id: string }).id !== ""
 
 /**
  * Decodes an event body: the direct shape when it has a non-empty `id`, otherwise the wrapped shape, as the0's
@@ -64,10 +69,16 @@ export const decodeBotEvent = (subject: string, body: Uint8Array): Either.Either
     raw = JSON.parse(new TextDecoder().decode(body))
   } catch (cause) {
     return Either.left(
-      new DocumentDecodeError({ source: subject, documentId: "<no id>", field: "<root>", detail: `invalid JSON: ${String(cause)}` })
+      new DocumentDecodeError({
+        source: subject,
+        documentId: "<no id>",
+        field: "<root>",
+        detail: `invalid JSON: ${String(cause)}`
+      })
     )
   }
-  if (hasNonEmptyId(raw)) return decodeDirect(raw).pipe(Either.mapLeft((e) => new DocumentDecodeError({ ...e, source: subject })))
+  if (hasNonEmptyId(raw))
+    return decodeDirect(raw).pipe(Either.mapLeft((e) => new DocumentDecodeError({ ...e, source: subject })))
   return decodeWrapped(raw).pipe(
     Either.map((wrapped) => wrapped.data),
     Either.mapLeft((e) => new DocumentDecodeError({ ...e, source: subject }))

@@ -21,7 +21,8 @@ const idOf = (raw: unknown): string => {
   return "<no id>"
 }
 
-const fieldOf = (path: ReadonlyArray<PropertyKey>): string => (path.length === 0 ? "<root>" : path.map(String).join("."))
+const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
+  path.length === 0 ? "<root>" : path.map(String).join(".")
 
 /**
  * Decodes an unknown document with a schema, keeping unknown fields, and turns the first parse issue into a

@@ -72,7 +72,11 @@ export interface Container {
   readonly env?: ReadonlyArray<EnvVar>
   readonly ports?: ReadonlyArray<{ readonly name?: string; readonly containerPort: number; readonly protocol?: string }>
   readonly resources?: ResourceRequirements
-  readonly volumeMounts?: ReadonlyArray<{ readonly name: string; readonly mountPath: string; readonly readOnly?: boolean }>
+  readonly volumeMounts?: ReadonlyArray<{
+    readonly name: string
+    readonly mountPath: string
+    readonly readOnly?: boolean
+  }>
   readonly securityContext?: SecurityContext
   readonly startupProbe?: Probe
   readonly readinessProbe?: Probe
@@ -218,14 +222,15 @@ export type KubeObject = KindMap[Kind]
 export const kinds: ReadonlyArray<Kind> = ["Pod", "CronJob", "Job", "Lease", "Secret"]
 
 /** Where each kind lives in the API. */
-export const kindInfo: Readonly<Record<Kind, { readonly apiVersion: string; readonly group: string; readonly plural: string }>> =
-  {
-    Pod: { apiVersion: "v1", group: "", plural: "pods" },
-    Secret: { apiVersion: "v1", group: "", plural: "secrets" },
-    CronJob: { apiVersion: "batch/v1", group: "batch", plural: "cronjobs" },
-    Job: { apiVersion: "batch/v1", group: "batch", plural: "jobs" },
-    Lease: { apiVersion: "coordination.k8s.io/v1", group: "coordination.k8s.io", plural: "leases" }
-  }
+export const kindInfo: Readonly<
+  Record<Kind, { readonly apiVersion: string; readonly group: string; readonly plural: string }>
+> = {
+  Pod: { apiVersion: "v1", group: "", plural: "pods" },
+  Secret: { apiVersion: "v1", group: "", plural: "secrets" },
+  CronJob: { apiVersion: "batch/v1", group: "batch", plural: "cronjobs" },
+  Job: { apiVersion: "batch/v1", group: "batch", plural: "jobs" },
+  Lease: { apiVersion: "coordination.k8s.io/v1", group: "coordination.k8s.io", plural: "leases" }
+}
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"
 

@@ -18,7 +18,8 @@ export const validateName = (kind: Kind, name: string, field = "metadata.name"):
   const out: Array<FieldViolation> = []
   if (name === "") return [{ field, message: "Required value: name or generateName is required" }]
   const max = maxNameLength[kind]
-  if (name.length > max) out.push({ field, message: `Invalid value: ${JSON.stringify(name)}: must be no more than ${max} characters` })
+  if (name.length > max)
+    out.push({ field, message: `Invalid value: ${JSON.stringify(name)}: must be no more than ${max} characters` })
   if (!dns1123Subdomain.test(name))
     out.push({
       field,
@@ -72,7 +73,10 @@ const templateLabels = (object: KubeObject): Array<FieldViolation> => {
     case "CronJob":
       return [
         ...validateLabels(object.spec.jobTemplate.metadata?.labels, "spec.jobTemplate.metadata.labels"),
-        ...validateLabels(object.spec.jobTemplate.spec.template.metadata?.labels, "spec.jobTemplate.spec.template.metadata.labels")
+        ...validateLabels(
+          object.spec.jobTemplate.spec.template.metadata?.labels,
+          "spec.jobTemplate.spec.template.metadata.labels"
+        )
       ]
     default:
       return []

@@ -69,5 +69,7 @@ export const matches = (selector: LabelSelector, labels: Readonly<Record<string,
         return value !== undefined && req.values.includes(value)
       case "notin":
         return value === undefined || !req.values.includes(value)
+      default:
+        return false
     }
   })

@@ -84,10 +84,16 @@ export interface ObjectStoreService {
   ) => Effect.Effect<{ readonly etag: string }, NoSuchBucket | ObjectStoreError>
   readonly stat: (bucket: string, key: string) => Effect.Effect<ObjectInfo, NoSuchKey | NoSuchBucket | ObjectStoreError>
   /** Every object whose key starts with `prefix` (recursive), in key order. */
-  readonly list: (bucket: string, prefix?: string) => Effect.Effect<ReadonlyArray<ObjectInfo>, NoSuchBucket | ObjectStoreError>
+  readonly list: (
+    bucket: string,
+    prefix?: string
+  ) => Effect.Effect<ReadonlyArray<ObjectInfo>, NoSuchBucket | ObjectStoreError>
   readonly remove: (bucket: string, key: string) => Effect.Effect<void, NoSuchBucket | ObjectStoreError>
   /** Server-side copy of one whole object. */
-  readonly copy: (source: ObjectRef, destination: ObjectRef) => Effect.Effect<void, NoSuchKey | NoSuchBucket | ObjectStoreError>
+  readonly copy: (
+    source: ObjectRef,
+    destination: ObjectRef
+  ) => Effect.Effect<void, NoSuchKey | NoSuchBucket | ObjectStoreError>
   /**
    * Server-side concatenation of `sources` into `destination` through a multipart upload of part copies. Every
    * source but the last must be at least `minPartSize` bytes (`EntityTooSmall` otherwise).

@@ -1,0 +1,502 @@
+/**
+ * A faithful in-memory Kubernetes API for one cluster: resourceVersions, 404/409/410/422 as the API server
+ * answers them, graceful Pod deletion on the Effect Clock, owner-reference propagation, selective watches
+ * and a fault injector. Simulated kubelet and controllers live in MemoryKubelet.
+ */
+import { Clock, Context, Effect, FiberSet, Layer, Queue, Stream } from "effect"
+import type { Kind, KindMap, KubeObject, ObjectMeta, Pod, PropagationPolicy, WatchEvent } from "../../domain/Kube.ts"
+import { validateObject } from "../../domain/KubeValidation.ts"
+import * as LabelSelector from "../../domain/LabelSelector.ts"
+import { type DeleteOptions, KubeApi, type KubeApiError, type KubeApiService } from "../../services/KubeApi.ts"
+import { defaultReason, statusError } from "../../services/KubeStatus.ts"
+import { ClusterStore } from "./ClusterStore.ts"
+import { mergePatch } from "./MergePatch.ts"
+
+export type Verb = "get" | "list" | "create" | "update" | "patchStatus" | "delete" | "watch" | "podLogs"
+const verbs: ReadonlyArray<Verb> = ["get", "list", "create", "update", "patchStatus", "delete", "watch", "podLogs"]
+
+export interface Fault {
+  readonly verb: Verb
+  readonly kind?: Kind
+  readonly times: number
+  readonly code: number
+  readonly reason?: string
+}
+
+/** Test-side handle on the fake cluster: faults, watch trouble, logs, and an unfaulted API for simulators. */
+export interface MemoryClusterControl {
+  readonly failNext: (fault: Fault) => Effect.Effect<void>
+  readonly setLatency: (millis: number) => Effect.Effect<void>
+  /** Ends every open watch, with a transport error (`error`) or as a clean end of stream (`end`). */
+  readonly dropWatches: (mode?: "error" | "end") => Effect.Effect<void>
+  /** Open watches stop receiving events but stay open, the failure the JS client is known for. */
+  readonly silenceWatches: Effect.Effect<void>
+  /** Forgets the change history: watches from older resourceVersions get 410 Gone. */
+  readonly compact: Effect.Effect<void>
+  readonly appendLog: (namespace: string, pod: string, container: string, text: string) => Effect.Effect<void>
+  /** The same API without faults or latency, for simulators and assertions. */
+  readonly direct: KubeApiService
+  /** Calls made through the faultable API, by verb. */
+  readonly callCounts: Effect.Effect<Readonly<Record<Verb, number>>>
+  readonly resetCallCounts: Effect.Effect<void>
+  readonly openWatches: Effect.Effect<number>
+}
+
+export class MemoryCluster extends Context.Tag("the0/MemoryCluster")<MemoryCluster, MemoryClusterControl>() {}
+
+export interface MemoryClusterOptions {
+  /** Changes kept for watches to resume from (older resourceVersions get 410). */
+  readonly historyLimit?: number
+  /** How often a watch that asked for bookmarks gets one. */
+  readonly bookmarkIntervalMillis?: number
+}
+
+type Item =
+  | { readonly _tag: "event"; readonly event: WatchEvent<Kind> }
+  | { readonly _tag: "end" }
+  | { readonly _tag: "fail"; readonly error: KubeApiError }
+
+interface Watcher {
+  readonly kind: Kind
+  readonly namespace: string
+  readonly selector: LabelSelector.LabelSelector
+  readonly queue: Queue.Queue<Item>
+  /** Opened through the faultable API (the simulators' own watches are not disturbed by faults). */
+  readonly faultable: boolean
+  silenced: boolean
+}
+
+const iso = (millis: number): string => new Date(millis).toISOString()
+
+const randomSuffix = (): string => Math.random().toString(36).slice(2, 7).padEnd(5, "x")
+
+const ownedBy = (object: KubeObject, uid: string): boolean =>
+  (object.metadata.ownerReferences ?? []).some((o) => o.uid === uid)
+
+const defaultPropagation = (kind: Kind): PropagationPolicy => (kind === "Job" ? "Orphan" : "Background")
+
+export const make = (options: MemoryClusterOptions = {}) =>
+  Effect.gen(function* () {
+    const store = new ClusterStore(options.historyLimit ?? 100_000)
+    const fibers = yield* FiberSet.make()
+    const watchers = new Set<Watcher>()
+    const faults: Array<Fault & { remaining: number }> = []
+    const logs = new Map<string, string>()
+    const counts = Object.fromEntries(verbs.map((v) => [v, 0])) as Record<Verb, number>
+    let latencyMillis = 0
+    const foregroundPending = new Set<string>()
+
+    const fail = (kind: Kind | "PodLog", name: string | undefined, code: number, detail: string, reason?: string) =>
+      statusError({ kind, name, code, reason: reason ?? defaultReason(code), detail })
+
+    const deliver = (watcher: Watcher, event: WatchEvent<Kind>) => {
+      if (!watcher.silenced) Queue.unsafeOffer(watcher.queue, { _tag: "event", event })
+    }
+
+    store.subscribe((change) => {
+      for (const w of watchers) {
+        if (w.kind !== change.kind || w.namespace !== change.namespace) continue
+        const now = LabelSelector.matches(w.selector, change.object.metadata.labels)
+        const before = change.type !== "ADDED" && LabelSelector.matches(w.selector, change.previousLabels)
+        if (change.type === "MODIFIED" && now !== before)
+          deliver(w, { type: now ? "ADDED" : "DELETED", object: change.object } as WatchEvent<Kind>)
+        else if (now || (change.type === "DELETED" && before))
+          deliver(w, { type: change.type, object: change.object } as WatchEvent<Kind>)
+      }
+    })
+
+    const dependentsOf = (uid: string): Array<{ kind: Kind; object: KubeObject }> =>
+      (["Job", "Pod"] as const).flatMap((kind) =>
+        store
+          .all(kind)
+          .filter((o) => ownedBy(o, uid))
+          .map((object) => ({ kind, object }))
+      )
+
+    const finishForeground = () => {
+      for (const key of [...foregroundPending]) {
+        const [kind, namespace, name] = key.split("/") as [Kind, string, string]
+        const owner = store.get(kind, namespace, name)
+        if (owner === undefined) foregroundPending.delete(key)
+        else if (owner.metadata.uid !== undefined && dependentsOf(owner.metadata.uid).length === 0) {
+          foregroundPending.delete(key)
+          store.remove(kind, namespace, name)
+        }
+      }
+    }
+
+    const removeNow = (kind: Kind, namespace: string, name: string) => {
+      store.remove(kind, namespace, name)
+      if (foregroundPending.size > 0) finishForeground()
+    }
+
+    const now = Clock.currentTimeMillis
+
+    /** Deletes one object with the given policy; the caller has checked it exists. */
+    const deleteObject = (kind: Kind, object: KubeObject, options: DeleteOptions, at: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const namespace = object.metadata.namespace ?? ""
+        const name = object.metadata.name
+        const uid = object.metadata.uid ?? ""
+        const policy = options.propagationPolicy ?? defaultPropagation(kind)
+        const dependents = kind === "Pod" ? [] : dependentsOf(uid)
+        if (kind === "Pod") return deletePod(object as Pod, options, at)
+        if (policy === "Orphan") {
+          for (const d of dependents) {
+            const refs = (d.object.metadata.ownerReferences ?? []).filter((o) => o.uid !== uid)
+            store.put(d.kind, namespace, {
+              ...d.object,
+              metadata: { ...d.object.metadata, ownerReferences: refs }
+            } as KindMap[Kind])
+          }
+          removeNow(kind, namespace, name)
+          return Effect.void
+        }
+        if (policy === "Foreground" && dependents.length > 0) {
+          const finalizers = [...(object.metadata.finalizers ?? []), "foregroundDeletion"]
+          const marked = {
+            ...object,
+            metadata: { ...object.metadata, deletionTimestamp: iso(at), deletionGracePeriodSeconds: 0, finalizers }
+          }
+          store.put(kind, namespace, marked as KindMap[typeof kind])
+          foregroundPending.add(`${kind}/${namespace}/${name}`)
+        } else removeNow(kind, namespace, name)
+        return Effect.forEach(
+          dependents,
+          (d) =>
+            deleteObject(
+              d.kind,
+              d.object,
+              { propagationPolicy: policy === "Foreground" ? "Foreground" : "Background" },
+              at
+            ),
+          { discard: true }
+        )
+      })
+
+    const deletePod = (pod: Pod, options: DeleteOptions, at: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const namespace = pod.metadata.namespace ?? ""
+        const name = pod.metadata.name
+        const grace = options.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30
+        const terminal = pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed"
+        if (pod.spec.nodeName === undefined || grace <= 0 || terminal) {
+          removeNow("Pod", namespace, name)
+          return Effect.void
+        }
+        if (pod.metadata.deletionTimestamp !== undefined) return Effect.void
+        const stored = store.put("Pod", namespace, {
+          ...pod,
+          metadata: { ...pod.metadata, deletionTimestamp: iso(at + grace * 1000), deletionGracePeriodSeconds: grace }
+        })
+        const uid = stored.metadata.uid
+        return FiberSet.run(
+          fibers,
+          Effect.sleep(`${grace} seconds`).pipe(
+            Effect.andThen(() => {
+              if (store.get("Pod", namespace, name)?.metadata.uid === uid) removeNow("Pod", namespace, name)
+            })
+          )
+        ).pipe(Effect.asVoid)
+      })
+
+    const parseSelector = (kind: Kind, selector: string | undefined) =>
+      Effect.try({
+        try: () => LabelSelector.parse(selector ?? ""),
+        catch: (e) => fail(kind, undefined, 400, String(e))
+      })
+
+    const create = <K extends Kind>(kind: K, namespace: string, object: KindMap[K], dryRun: boolean) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        const generated = object.metadata.name === "" || object.metadata.name === undefined
+        const name =
+          generated && object.metadata.generateName !== undefined
+            ? `${object.metadata.generateName}${randomSuffix()}`
+            : object.metadata.name
+        const candidate = { ...object, metadata: { ...object.metadata, name } } as KindMap[K]
+        const violations = validateObject(candidate)
+        if (violations.length > 0)
+          return yield* Effect.fail(
+            statusError({
+              kind,
+              name,
+              code: 422,
+              reason: "Invalid",
+              detail: `${kind} ${JSON.stringify(name)} is invalid: ${violations.map((v) => `${v.field}: ${v.message}`).join(", ")}`,
+              causes: violations
+            })
+          )
+        if (store.get(kind, namespace, name) !== undefined)
+          return yield* Effect.fail(
+            fail(kind, name, 409, `${kind} ${JSON.stringify(name)} already exists`, "AlreadyExists")
+          )
+        const metadata: ObjectMeta = {
+          ...candidate.metadata,
+          name,
+          namespace,
+          uid: store.nextUid(),
+          creationTimestamp: iso(at),
+          generation: 1,
+          managedFields: [{ manager: "the0-runtime", operation: "Update", time: iso(at) }]
+        }
+        const withDefaults =
+          candidate.kind === "Pod"
+            ? {
+                ...candidate,
+                metadata,
+                spec: { restartPolicy: "Always", terminationGracePeriodSeconds: 30, ...candidate.spec },
+                status: { phase: "Pending" }
+              }
+            : { ...candidate, metadata, ...("status" in candidate ? { status: {} } : {}) }
+        if (dryRun) return withDefaults as KindMap[K]
+        return store.put(kind, namespace, withDefaults as KindMap[K])
+      })
+
+    const specWithoutImages = (pod: Pod): string =>
+      JSON.stringify({ ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, image: "" })) })
+
+    const update = <K extends Kind>(kind: K, namespace: string, object: KindMap[K], dryRun: boolean) =>
+      Effect.gen(function* () {
+        const name = object.metadata.name
+        const current = store.get(kind, namespace, name)
+        if (current === undefined)
+          return yield* Effect.fail(fail(kind, name, 404, `${kind} ${JSON.stringify(name)} not found`))
+        const rv = object.metadata.resourceVersion
+        if (rv !== undefined && rv !== current.metadata.resourceVersion)
+          return yield* Effect.fail(
+            fail(
+              kind,
+              name,
+              409,
+              `the object has been modified; please apply your changes to the latest version and try again`
+            )
+          )
+        const violations = validateObject(object)
+        if (current.kind === "Pod" && specWithoutImages(current) !== specWithoutImages(object as Pod))
+          violations.push({
+            field: "spec",
+            message: "Forbidden: pod updates may not change fields other than the container images"
+          })
+        if (violations.length > 0)
+          return yield* Effect.fail(
+            statusError({
+              kind,
+              name,
+              code: 422,
+              reason: "Invalid",
+              detail: `${kind} ${JSON.stringify(name)} is invalid`,
+              causes: violations
+            })
+          )
+        const specChanged =
+          JSON.stringify((object as { spec?: unknown }).spec) !== JSON.stringify((current as { spec?: unknown }).spec)
+        const next = {
+          ...object,
+          metadata: {
+            ...object.metadata,
+            uid: current.metadata.uid,
+            creationTimestamp: current.metadata.creationTimestamp,
+            generation: (current.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+            ...(current.metadata.deletionTimestamp === undefined
+              ? {}
+              : { deletionTimestamp: current.metadata.deletionTimestamp })
+          },
+          ...("status" in current ? { status: current.status } : {})
+        } as KindMap[K]
+        return dryRun ? next : store.put(kind, namespace, next)
+      })
+
+    const openWatch = <K extends Kind>(
+      kind: K,
+      namespace: string,
+      options: Parameters<KubeApiService["watch"]>[2],
+      faultable: boolean
+    ) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const selector = yield* parseSelector(kind, options.labelSelector)
+          const queue = yield* Queue.unbounded<Item>()
+          const watcher: Watcher = { kind, namespace, selector, queue, faultable, silenced: false }
+          const from = Number(options.resourceVersion || "0")
+          const replay = from === 0 ? undefined : store.changesSince(from)
+          if (from !== 0 && replay === undefined)
+            return yield* Effect.fail(
+              fail(kind, undefined, 410, `too old resource version: ${from} (${store.resourceVersion})`, "Expired")
+            )
+          if (replay === undefined)
+            for (const object of store.list(kind, namespace))
+              if (LabelSelector.matches(selector, object.metadata.labels)) deliver(watcher, { type: "ADDED", object })
+          for (const change of replay ?? []) {
+            if (change.kind !== kind || change.namespace !== namespace) continue
+            const matchNow = LabelSelector.matches(selector, change.object.metadata.labels)
+            const matchBefore = change.type !== "ADDED" && LabelSelector.matches(selector, change.previousLabels)
+            if (matchNow || matchBefore)
+              deliver(watcher, {
+                type:
+                  change.type === "MODIFIED" && matchNow !== matchBefore
+                    ? matchNow
+                      ? "ADDED"
+                      : "DELETED"
+                    : change.type,
+                object: change.object
+              } as WatchEvent<Kind>)
+          }
+          watchers.add(watcher)
+          yield* Effect.addFinalizer(() => Effect.sync(() => watchers.delete(watcher)))
+          if (options.allowBookmarks === true)
+            yield* Effect.forkScoped(
+              Effect.sleep(bookmarkInterval).pipe(
+                Effect.andThen(() =>
+                  deliver(watcher, { type: "BOOKMARK", resourceVersion: String(store.resourceVersion) })
+                ),
+                Effect.forever
+              )
+            )
+          return Stream.fromQueue(queue).pipe(
+            Stream.takeWhile((item) => item._tag !== "end"),
+            Stream.mapEffect((item) =>
+              item._tag === "event"
+                ? Effect.succeed(item.event as WatchEvent<K>)
+                : Effect.fail(item._tag === "fail" ? item.error : fail(kind, undefined, 0, "unreachable"))
+            )
+          )
+        })
+      )
+
+    const bookmarkInterval = `${options.bookmarkIntervalMillis ?? 10_000} millis` as const
+
+    const direct: KubeApiService = {
+      get: (kind, namespace, name) =>
+        Effect.suspend(() => {
+          const object = store.get(kind, namespace, name)
+          return object === undefined
+            ? Effect.fail(fail(kind, name, 404, `${kind} ${JSON.stringify(name)} not found`))
+            : Effect.succeed(object)
+        }),
+      list: (kind, namespace, opts) =>
+        Effect.map(parseSelector(kind, opts?.labelSelector), (selector) => ({
+          items: store.list(kind, namespace).filter((o) => LabelSelector.matches(selector, o.metadata.labels)),
+          resourceVersion: String(store.resourceVersion)
+        })),
+      create: (kind, namespace, object, opts) => create(kind, namespace, object, opts?.dryRun === true),
+      update: (kind, namespace, object, opts) => update(kind, namespace, object, opts?.dryRun === true),
+      patchStatus: (kind, namespace, name, status) =>
+        Effect.suspend(() => {
+          const current = store.get(kind, namespace, name)
+          if (current === undefined)
+            return Effect.fail(fail(kind, name, 404, `${kind} ${JSON.stringify(name)} not found`))
+          const patched = { ...current, status: mergePatch((current as { status?: unknown }).status, status) }
+          return Effect.succeed(store.put(kind, namespace, patched as KindMap[typeof kind]))
+        }),
+      delete: (kind, namespace, name, opts = {}) =>
+        Effect.gen(function* () {
+          const object = store.get(kind, namespace, name)
+          if (object === undefined)
+            return yield* Effect.fail(fail(kind, name, 404, `${kind} ${JSON.stringify(name)} not found`))
+          const pre = opts.preconditions
+          if (
+            (pre?.uid !== undefined && pre.uid !== object.metadata.uid) ||
+            (pre?.resourceVersion !== undefined && pre.resourceVersion !== object.metadata.resourceVersion)
+          )
+            return yield* Effect.fail(fail(kind, name, 409, "Precondition failed"))
+          yield* deleteObject(kind, object, opts, yield* now)
+        }),
+      watch: (kind, namespace, opts) => openWatch(kind, namespace, opts, false),
+      podLogs: (namespace, name, opts) =>
+        Effect.suspend(() => {
+          const pod = store.get("Pod", namespace, name)
+          if (pod === undefined) return Effect.fail(fail("PodLog", name, 404, `pods ${JSON.stringify(name)} not found`))
+          const names = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name)
+          const container =
+            opts?.container ?? (pod.spec.containers.length === 1 ? pod.spec.containers[0]?.name : undefined)
+          if (container === undefined || !names.includes(container))
+            return Effect.fail(
+              fail(
+                "PodLog",
+                name,
+                400,
+                `a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`
+              )
+            )
+          let text = logs.get(`${namespace}/${name}/${container}`) ?? ""
+          if (opts?.tailLines !== undefined)
+            text = text
+              .split("\n")
+              .slice(-(opts.tailLines + 1))
+              .join("\n")
+          if (opts?.limitBytes !== undefined) text = text.slice(0, opts.limitBytes)
+          return Effect.succeed(text)
+        })
+    }
+
+    const guard = (verb: Verb, kind: Kind) =>
+      Effect.gen(function* () {
+        counts[verb]++
+        if (latencyMillis > 0) yield* Effect.sleep(`${latencyMillis} millis`)
+        const fault = faults.find(
+          (f) => f.verb === verb && (f.kind === undefined || f.kind === kind) && f.remaining > 0
+        )
+        if (fault !== undefined) {
+          fault.remaining--
+          return yield* Effect.fail(fail(kind, undefined, fault.code, "injected fault", fault.reason))
+        }
+      })
+
+    const api: KubeApiService = {
+      get: (kind, ns, name) => Effect.zipRight(guard("get", kind), direct.get(kind, ns, name)),
+      list: (kind, ns, o) => Effect.zipRight(guard("list", kind), direct.list(kind, ns, o)),
+      create: (kind, ns, obj, o) => Effect.zipRight(guard("create", kind), direct.create(kind, ns, obj, o)),
+      update: (kind, ns, obj, o) => Effect.zipRight(guard("update", kind), direct.update(kind, ns, obj, o)),
+      patchStatus: (kind, ns, name, s) =>
+        Effect.zipRight(guard("patchStatus", kind), direct.patchStatus(kind, ns, name, s)),
+      delete: (kind, ns, name, o) => Effect.zipRight(guard("delete", kind), direct.delete(kind, ns, name, o)),
+      watch: (kind, ns, o) => Stream.unwrap(Effect.as(guard("watch", kind), openWatch(kind, ns, o, true))),
+      podLogs: (ns, name, o) => Effect.zipRight(guard("podLogs", "Pod"), direct.podLogs(ns, name, o))
+    }
+
+    const control: MemoryClusterControl = {
+      failNext: (fault) => Effect.sync(() => void faults.push({ ...fault, remaining: fault.times })),
+      setLatency: (millis) =>
+        Effect.sync(() => {
+          latencyMillis = millis
+        }),
+      dropWatches: (mode = "error") =>
+        Effect.sync(() => {
+          for (const w of watchers) {
+            if (!w.faultable) continue
+            Queue.unsafeOffer(
+              w.queue,
+              mode === "end"
+                ? { _tag: "end" }
+                : { _tag: "fail", error: fail(w.kind, undefined, 0, "watch connection reset") }
+            )
+            watchers.delete(w)
+          }
+        }),
+      silenceWatches: Effect.sync(() => {
+        for (const w of watchers) if (w.faultable) w.silenced = true
+      }),
+      compact: Effect.sync(() => store.compact()),
+      appendLog: (namespace, pod, container, text) =>
+        Effect.sync(() => {
+          const key = `${namespace}/${pod}/${container}`
+          logs.set(key, (logs.get(key) ?? "") + text)
+        }),
+      direct,
+      callCounts: Effect.sync(() => ({ ...counts })),
+      resetCallCounts: Effect.sync(() => {
+        for (const v of verbs) counts[v] = 0
+      }),
+      openWatches: Effect.sync(() => [...watchers].filter((w) => w.faultable).length)
+    }
+    return { api, control }
+  })
+
+/** KubeApi and its MemoryCluster control, sharing one fake cluster. */
+export const layer = (options: MemoryClusterOptions = {}): Layer.Layer<KubeApi | MemoryCluster> =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ api, control }) =>
+      Context.make(KubeApi, api).pipe(Context.add(MemoryCluster, control))
+    )
+  )
