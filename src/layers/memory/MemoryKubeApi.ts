@@ -3,14 +3,15 @@
  * answers them, graceful Pod deletion on the Effect Clock, owner-reference propagation, selective watches
  * and a fault injector. Simulated kubelet and controllers live in MemoryKubelet.
  */
-import { Clock, Context, Effect, FiberSet, Layer, Queue, Stream } from "effect"
-import type { Kind, KindMap, KubeObject, ObjectMeta, Pod, PropagationPolicy, WatchEvent } from "../../domain/Kube.ts"
+import { Clock, Context, Effect, FiberSet, Layer, Stream } from "effect"
+import type { Kind, KindMap, KubeObject, ObjectMeta, Pod, PropagationPolicy } from "../../domain/Kube.ts"
 import { validateObject } from "../../domain/KubeValidation.ts"
 import * as LabelSelector from "../../domain/LabelSelector.ts"
-import { type DeleteOptions, KubeApi, type KubeApiError, type KubeApiService } from "../../services/KubeApi.ts"
+import { type DeleteOptions, KubeApi, type KubeApiService } from "../../services/KubeApi.ts"
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
 import { ClusterStore } from "./ClusterStore.ts"
 import { mergePatch } from "./MergePatch.ts"
+import { WatchHub } from "./WatchHub.ts"
 
 export type Verb = "get" | "list" | "create" | "update" | "patchStatus" | "delete" | "watch" | "podLogs"
 const verbs: ReadonlyArray<Verb> = ["get", "list", "create", "update", "patchStatus", "delete", "watch", "podLogs"]
@@ -51,21 +52,6 @@ export interface MemoryClusterOptions {
   readonly bookmarkIntervalMillis?: number
 }
 
-type Item =
-  | { readonly _tag: "event"; readonly event: WatchEvent<Kind> }
-  | { readonly _tag: "end" }
-  | { readonly _tag: "fail"; readonly error: KubeApiError }
-
-interface Watcher {
-  readonly kind: Kind
-  readonly namespace: string
-  readonly selector: LabelSelector.LabelSelector
-  readonly queue: Queue.Queue<Item>
-  /** Opened through the faultable API (the simulators' own watches are not disturbed by faults). */
-  readonly faultable: boolean
-  silenced: boolean
-}
-
 const iso = (millis: number): string => new Date(millis).toISOString()
 
 const randomSuffix = (): string => Math.random().toString(36).slice(2, 7).padEnd(5, "x")
@@ -79,7 +65,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
   Effect.gen(function* () {
     const store = new ClusterStore(options.historyLimit ?? 100_000)
     const fibers = yield* FiberSet.make()
-    const watchers = new Set<Watcher>()
+    const hub = new WatchHub(store, options.bookmarkIntervalMillis ?? 10_000)
     const faults: Array<Fault & { remaining: number }> = []
     const logs = new Map<string, string>()
     const counts = Object.fromEntries(verbs.map((v) => [v, 0])) as Record<Verb, number>
@@ -88,22 +74,6 @@ export const make = (options: MemoryClusterOptions = {}) =>
 
     const fail = (kind: Kind | "PodLog", name: string | undefined, code: number, detail: string, reason?: string) =>
       statusError({ kind, name, code, reason: reason ?? defaultReason(code), detail })
-
-    const deliver = (watcher: Watcher, event: WatchEvent<Kind>) => {
-      if (!watcher.silenced) Queue.unsafeOffer(watcher.queue, { _tag: "event", event })
-    }
-
-    store.subscribe((change) => {
-      for (const w of watchers) {
-        if (w.kind !== change.kind || w.namespace !== change.namespace) continue
-        const now = LabelSelector.matches(w.selector, change.object.metadata.labels)
-        const before = change.type !== "ADDED" && LabelSelector.matches(w.selector, change.previousLabels)
-        if (change.type === "MODIFIED" && now !== before)
-          deliver(w, { type: now ? "ADDED" : "DELETED", object: change.object } as WatchEvent<Kind>)
-        else if (now || (change.type === "DELETED" && before))
-          deliver(w, { type: change.type, object: change.object } as WatchEvent<Kind>)
-      }
-    })
 
     const dependentsOf = (uid: string): Array<{ kind: Kind; object: KubeObject }> =>
       (["Job", "Pod"] as const).flatMap((kind) =>
@@ -253,8 +223,13 @@ export const make = (options: MemoryClusterOptions = {}) =>
         return store.put(kind, namespace, withDefaults as KindMap[K])
       })
 
-    const specWithoutImages = (pod: Pod): string =>
-      JSON.stringify({ ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, image: "" })) })
+    /** What a Pod update may not change: everything but container images, and the node binding once set. */
+    const immutablePodSpec = (pod: Pod, bound: boolean): string =>
+      JSON.stringify({
+        ...pod.spec,
+        nodeName: bound ? pod.spec.nodeName : undefined,
+        containers: pod.spec.containers.map((c) => ({ ...c, image: "" }))
+      })
 
     const update = <K extends Kind>(kind: K, namespace: string, object: KindMap[K], dryRun: boolean) =>
       Effect.gen(function* () {
@@ -273,7 +248,11 @@ export const make = (options: MemoryClusterOptions = {}) =>
             )
           )
         const violations = validateObject(object)
-        if (current.kind === "Pod" && specWithoutImages(current) !== specWithoutImages(object as Pod))
+        if (
+          current.kind === "Pod" &&
+          immutablePodSpec(current, current.spec.nodeName !== undefined) !==
+            immutablePodSpec(object as Pod, current.spec.nodeName !== undefined)
+        )
           violations.push({
             field: "spec",
             message: "Forbidden: pod updates may not change fields other than the container images"
@@ -306,65 +285,6 @@ export const make = (options: MemoryClusterOptions = {}) =>
         } as KindMap[K]
         return dryRun ? next : store.put(kind, namespace, next)
       })
-
-    const openWatch = <K extends Kind>(
-      kind: K,
-      namespace: string,
-      options: Parameters<KubeApiService["watch"]>[2],
-      faultable: boolean
-    ) =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const selector = yield* parseSelector(kind, options.labelSelector)
-          const queue = yield* Queue.unbounded<Item>()
-          const watcher: Watcher = { kind, namespace, selector, queue, faultable, silenced: false }
-          const from = Number(options.resourceVersion || "0")
-          const replay = from === 0 ? undefined : store.changesSince(from)
-          if (from !== 0 && replay === undefined)
-            return yield* Effect.fail(
-              fail(kind, undefined, 410, `too old resource version: ${from} (${store.resourceVersion})`, "Expired")
-            )
-          if (replay === undefined)
-            for (const object of store.list(kind, namespace))
-              if (LabelSelector.matches(selector, object.metadata.labels)) deliver(watcher, { type: "ADDED", object })
-          for (const change of replay ?? []) {
-            if (change.kind !== kind || change.namespace !== namespace) continue
-            const matchNow = LabelSelector.matches(selector, change.object.metadata.labels)
-            const matchBefore = change.type !== "ADDED" && LabelSelector.matches(selector, change.previousLabels)
-            if (matchNow || matchBefore)
-              deliver(watcher, {
-                type:
-                  change.type === "MODIFIED" && matchNow !== matchBefore
-                    ? matchNow
-                      ? "ADDED"
-                      : "DELETED"
-                    : change.type,
-                object: change.object
-              } as WatchEvent<Kind>)
-          }
-          watchers.add(watcher)
-          yield* Effect.addFinalizer(() => Effect.sync(() => watchers.delete(watcher)))
-          if (options.allowBookmarks === true)
-            yield* Effect.forkScoped(
-              Effect.sleep(bookmarkInterval).pipe(
-                Effect.andThen(() =>
-                  deliver(watcher, { type: "BOOKMARK", resourceVersion: String(store.resourceVersion) })
-                ),
-                Effect.forever
-              )
-            )
-          return Stream.fromQueue(queue).pipe(
-            Stream.takeWhile((item) => item._tag !== "end"),
-            Stream.mapEffect((item) =>
-              item._tag === "event"
-                ? Effect.succeed(item.event as WatchEvent<K>)
-                : Effect.fail(item._tag === "fail" ? item.error : fail(kind, undefined, 0, "unreachable"))
-            )
-          )
-        })
-      )
-
-    const bookmarkInterval = `${options.bookmarkIntervalMillis ?? 10_000} millis` as const
 
     const direct: KubeApiService = {
       get: (kind, namespace, name) =>
@@ -402,7 +322,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
             return yield* Effect.fail(fail(kind, name, 409, "Precondition failed"))
           yield* deleteObject(kind, object, opts, yield* now)
         }),
-      watch: (kind, namespace, opts) => openWatch(kind, namespace, opts, false),
+      watch: (kind, namespace, opts) => hub.open(kind, namespace, opts, false),
       podLogs: (namespace, name, opts) =>
         Effect.suspend(() => {
           const pod = store.get("Pod", namespace, name)
@@ -451,7 +371,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
       patchStatus: (kind, ns, name, s) =>
         Effect.zipRight(guard("patchStatus", kind), direct.patchStatus(kind, ns, name, s)),
       delete: (kind, ns, name, o) => Effect.zipRight(guard("delete", kind), direct.delete(kind, ns, name, o)),
-      watch: (kind, ns, o) => Stream.unwrap(Effect.as(guard("watch", kind), openWatch(kind, ns, o, true))),
+      watch: (kind, ns, o) => Stream.unwrap(Effect.as(guard("watch", kind), hub.open(kind, ns, o, true))),
       podLogs: (ns, name, o) => Effect.zipRight(guard("podLogs", "Pod"), direct.podLogs(ns, name, o))
     }
 
@@ -461,22 +381,8 @@ export const make = (options: MemoryClusterOptions = {}) =>
         Effect.sync(() => {
           latencyMillis = millis
         }),
-      dropWatches: (mode = "error") =>
-        Effect.sync(() => {
-          for (const w of watchers) {
-            if (!w.faultable) continue
-            Queue.unsafeOffer(
-              w.queue,
-              mode === "end"
-                ? { _tag: "end" }
-                : { _tag: "fail", error: fail(w.kind, undefined, 0, "watch connection reset") }
-            )
-            watchers.delete(w)
-          }
-        }),
-      silenceWatches: Effect.sync(() => {
-        for (const w of watchers) if (w.faultable) w.silenced = true
-      }),
+      dropWatches: (mode = "error") => Effect.sync(() => hub.drop(mode)),
+      silenceWatches: Effect.sync(() => hub.silence()),
       compact: Effect.sync(() => store.compact()),
       appendLog: (namespace, pod, container, text) =>
         Effect.sync(() => {
@@ -488,7 +394,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
       resetCallCounts: Effect.sync(() => {
         for (const v of verbs) counts[v] = 0
       }),
-      openWatches: Effect.sync(() => [...watchers].filter((w) => w.faultable).length)
+      openWatches: Effect.sync(() => hub.openFaultable)
     }
     return { api, control }
   })
