@@ -1,0 +1,45 @@
+import { Context, Data, type Effect, type Either, type Option, type Stream } from "effect"
+import type { Bot, BotSchedule } from "../domain/Bot.ts"
+import type { DocumentDecodeError } from "../domain/DocumentDecodeError.ts"
+
+/** The store could not be read or written (unreachable, timed out, refused). Never means "no documents". */
+export class BotStoreError extends Data.TaggedError("BotStoreError")<{
+  readonly operation: string
+  readonly collection: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.operation} on ${this.collection}: ${this.detail}`
+  }
+}
+
+/** What an upsert did. */
+export type UpsertOutcome = "inserted" | "updated" | "unchanged"
+
+/** One collection of bot documents keyed by their string `id` (not `_id`). */
+export interface DocumentCollection<A extends { readonly id: string }> {
+  /**
+   * Every enabled document (controller spec §2.4: only boolean `false` at `config.enabled` disables), each
+   * decoded on its own: a document that does not decode is a `Left` naming it and its field, never a failure of
+   * the whole read. The stream fails only when the store itself fails, and then it never looks like an empty
+   * result.
+   */
+  readonly listEnabled: Stream.Stream<Either.Either<A, DocumentDecodeError>, BotStoreError>
+  /** The document with this id, enabled or not. */
+  readonly get: (id: string) => Effect.Effect<Option.Option<A>, BotStoreError | DocumentDecodeError>
+  /** Inserts the document unless one with its id exists; true when inserted. */
+  readonly insertIfAbsent: (document: A) => Effect.Effect<boolean, BotStoreError>
+  /** Sets `fields` on the document with `id`, inserting `{id, ...fields}` when there is none. */
+  readonly upsert: (id: string, fields: Omit<Partial<A>, "id">) => Effect.Effect<UpsertOutcome, BotStoreError>
+  /** Deletes the document with this id; true when one was deleted. */
+  readonly remove: (id: string) => Effect.Effect<boolean, BotStoreError>
+}
+
+/** `bot_runner.bots` and `bot_scheduler.bot_schedules` (controller spec §2). */
+export interface BotStoreService {
+  readonly bots: DocumentCollection<Bot>
+  readonly schedules: DocumentCollection<BotSchedule>
+}
+
+export class BotStore extends Context.Tag("the0/BotStore")<BotStore, BotStoreService>() {}

@@ -1,0 +1,125 @@
+/**
+ * The BotStore contract: the0's documents, its enabled filter, per-document decoding and the NATS-sync writes.
+ * `insertRaw` writes a document as-is (another writer to the database), so a bad document can be planted.
+ * Ids are unique per run so the suite can run against a shared server.
+ */
+import { describe, expect, layer as withLayer } from "@effect/vitest"
+import { Chunk, Effect, Either, type Layer, Option, Stream } from "effect"
+import type { Bot } from "../../src/domain/Bot.ts"
+import { BotStore } from "../../src/services/BotStore.ts"
+import { uniqueSuffix } from "./Eventually.ts"
+
+export type InsertRaw<R> = (
+  collection: "bots" | "schedules",
+  document: Record<string, unknown>
+) => Effect.Effect<void, unknown, R>
+
+const bot = (id: string, config: Record<string, unknown> = {}): Bot => ({
+  id,
+  config: { name: "alpha", symbol: "BTC/USD", ...config },
+  custom: {
+    version: "1.0.0",
+    filePath: `user/alpha/1.0.0.zip`,
+    config: {
+      name: "alpha",
+      runtime: "python3.11",
+      type: "realtime",
+      entrypoints: { bot: "main.py", query: "query.py" }
+    }
+  }
+})
+
+export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | R, unknown>, insertRaw: InsertRaw<R>) =>
+  describe(`BotStore contract: ${name}`, () => {
+    withLayer(layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+      const enabledIds = (run: string, which: "bots" | "schedules" = "bots") =>
+        Effect.flatMap(BotStore, (store) => Stream.runCollect(store[which].listEnabled)).pipe(
+          Effect.map((chunk) =>
+            Chunk.toReadonlyArray(chunk)
+              .map((r) => (Either.isRight(r) ? r.right.id : `bad:${r.left.documentId}:${r.left.field}`))
+              .filter((id) => id.includes(run))
+              .sort()
+          )
+        )
+
+      it.effect("only boolean false at config.enabled disables; the top-level enabled is ignored", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const run = uniqueSuffix()
+          const cases: Record<string, Record<string, unknown>> = {
+            absent: {},
+            true: { enabled: true },
+            false: { enabled: false },
+            string: { enabled: "false" },
+            zero: { enabled: 0 },
+            null: { enabled: null }
+          }
+          for (const [k, config] of Object.entries(cases)) yield* store.bots.insertIfAbsent(bot(`${run}-${k}`, config))
+          yield* insertRaw("bots", { ...bot(`${run}-toplevel`), enabled: false })
+          expect(yield* enabledIds(run)).toEqual(
+            ["absent", "null", "string", "toplevel", "true", "zero"].map((k) => `${run}-${k}`)
+          )
+        })
+      )
+
+      it.effect("a document that does not decode is reported by id and field; the others are listed", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const run = uniqueSuffix()
+          yield* store.bots.insertIfAbsent(bot(`${run}-good`))
+          yield* insertRaw("bots", { id: `${run}-bad`, config: { a: 1 }, custom: { version: 7 } })
+          expect(yield* enabledIds(run)).toEqual([`bad:${run}-bad:custom.version`, `${run}-good`])
+          const got = yield* Effect.either(store.bots.get(`${run}-bad`))
+          expect(Either.isLeft(got) && got.left._tag === "DocumentDecodeError" && got.left.field).toBe("custom.version")
+        })
+      )
+
+      it.effect("get finds by id whether enabled or not, and keeps unknown fields", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const run = uniqueSuffix()
+          yield* insertRaw("bots", { ...bot(`${run}-x`, { enabled: false }), extra: { kept: true } })
+          const found = yield* store.bots.get(`${run}-x`)
+          expect(Option.isSome(found) && found.value.config?.enabled).toBe(false)
+          expect(Option.isSome(found) && (found.value as Record<string, unknown>).extra).toEqual({ kept: true })
+          expect(Option.isNone(yield* store.bots.get(`${run}-none`))).toBe(true)
+        })
+      )
+
+      it.effect("insertIfAbsent never overwrites; upsert inserts then updates; remove deletes once", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const id = `${uniqueSuffix()}-w`
+          expect(yield* store.bots.insertIfAbsent(bot(id, { v: 1 }))).toBe(true)
+          expect(yield* store.bots.insertIfAbsent(bot(id, { v: 2 }))).toBe(false)
+          expect(Option.getOrThrow(yield* store.bots.get(id)).config?.v).toBe(1)
+          expect(yield* store.bots.upsert(id, { config: { v: 3 } })).toBe("updated")
+          const updated = Option.getOrThrow(yield* store.bots.get(id))
+          expect(updated.config).toEqual({ v: 3 })
+          expect(updated.custom?.version).toBe("1.0.0")
+          expect(yield* store.bots.upsert(id, { config: { v: 3 } })).toBe("unchanged")
+          const fresh = `${id}-new`
+          expect(yield* store.bots.upsert(fresh, { config: { v: 4 }, custom: { version: "2.0.0" } })).toBe("inserted")
+          expect(Option.getOrThrow(yield* store.bots.get(fresh)).custom?.version).toBe("2.0.0")
+          expect(yield* store.bots.remove(id)).toBe(true)
+          expect(yield* store.bots.remove(id)).toBe(false)
+          expect(Option.isNone(yield* store.bots.get(id))).toBe(true)
+          yield* store.bots.remove(fresh)
+        })
+      )
+
+      it.effect("schedules live in their own collection with next_execution_time", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const run = uniqueSuffix()
+          yield* store.schedules.insertIfAbsent({
+            ...bot(`${run}-s`, { schedule: "0 9 * * *" }),
+            next_execution_time: 1_700_000_000
+          })
+          expect(yield* enabledIds(run, "schedules")).toEqual([`${run}-s`])
+          expect(yield* enabledIds(run, "bots")).toEqual([])
+          expect(Option.getOrThrow(yield* store.schedules.get(`${run}-s`)).next_execution_time).toBe(1_700_000_000)
+        })
+      )
+    })
+  })
