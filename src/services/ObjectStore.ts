@@ -96,11 +96,13 @@ export interface ObjectStoreService {
   ) => Effect.Effect<void, NoSuchKey | NoSuchBucket | ObjectStoreError>
   /**
    * Server-side concatenation of `sources` into `destination` through a multipart upload of part copies. Every
-   * source but the last must be at least `minPartSize` bytes (`EntityTooSmall` otherwise).
+   * source but the last must be at least `minPartSize` bytes (`EntityTooSmall` otherwise). The result has `contentType`, or
+   * the first source's when none is given.
    */
   readonly compose: (
     destination: ObjectRef,
-    sources: ReadonlyArray<ObjectRef>
+    sources: ReadonlyArray<ObjectRef>,
+    options?: { readonly contentType?: string }
   ) => Effect.Effect<void, NoSuchKey | NoSuchBucket | ObjectStoreError>
   readonly createMultipartUpload: (
     bucket: string,
@@ -113,18 +115,22 @@ export interface ObjectStoreService {
     uploadId: string,
     partNumber: number,
     body: Uint8Array
-  ) => Effect.Effect<CompletedPart, NoSuchUpload | ObjectStoreError>
+  ) => Effect.Effect<CompletedPart, NoSuchUpload | NoSuchBucket | ObjectStoreError>
   readonly completeMultipartUpload: (
     bucket: string,
     key: string,
     uploadId: string,
     parts: ReadonlyArray<CompletedPart>
-  ) => Effect.Effect<{ readonly etag: string }, NoSuchUpload | ObjectStoreError>
+  ) => Effect.Effect<{ readonly etag: string }, NoSuchUpload | NoSuchBucket | ObjectStoreError>
   readonly abortMultipartUpload: (
     bucket: string,
     key: string,
     uploadId: string
-  ) => Effect.Effect<void, NoSuchUpload | ObjectStoreError>
+  ) => Effect.Effect<void, NoSuchUpload | NoSuchBucket | ObjectStoreError>
+  /**
+   * Open multipart uploads. S3 and R2 filter by key prefix; MinIO lists only the uploads of the key equal to
+   * `prefix`, so callers that sweep must pass exact keys there.
+   */
   readonly listIncompleteUploads: (
     bucket: string,
     prefix?: string

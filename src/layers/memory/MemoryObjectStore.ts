@@ -197,7 +197,7 @@ export const make: Effect.Effect<ObjectStoreService> = Effect.gen(function* () {
         })
       ),
 
-    compose: (destination, sources) =>
+    compose: (destination, sources, options) =>
       update((state, now) =>
         Either.gen(function* () {
           const { bucket, key } = destination
@@ -217,7 +217,7 @@ export const make: Effect.Effect<ObjectStoreService> = Effect.gen(function* () {
             body: concat(objects.map((object) => object.body)),
             etag: multipartEtag(objects.map((object) => md5Hex(object.body))),
             lastModified: now,
-            contentType: objects[0]?.contentType
+            contentType: options?.contentType ?? objects[0]?.contentType
           }
           return [undefined, writeObject(state, bucket, key, composed)] as const
         })
