@@ -1,0 +1,109 @@
+/**
+ * The realtime bot Pod (controller spec §5.3): the native `sync` sidecar, the `bot` container and, when the bot
+ * has a query entrypoint, the `query-server` container on :9476.
+ */
+import { Either } from "effect"
+import type { Bot } from "../../domain/Bot.ts"
+import type { Container, EnvVar, Pod } from "../../domain/Kube.ts"
+import { Annotation, customBotIdLabel, Label, ManagedBy } from "../../domain/Labels.ts"
+import { botSpec } from "./BotSpec.ts"
+import { withFingerprint } from "./Fingerprint.ts"
+import { type ManifestError, validated } from "./ManifestError.ts"
+import type { ManifestSettings } from "./ManifestSettings.ts"
+import {
+  baseEnv,
+  botResources,
+  labelValue,
+  minioEnv,
+  podSpec,
+  queryServerPort,
+  queryServerResources,
+  runtimeBinary,
+  runtimeContainer,
+  standardMounts,
+  syncMounts,
+  syncReadinessPort,
+  syncResources
+} from "./PodParts.ts"
+
+export const botPodName = (botId: string): string => `bot-${botId}`
+
+const syncSidecar = (settings: ManifestSettings, botId: string): Container =>
+  runtimeContainer(settings, {
+    name: "sync",
+    command: [runtimeBinary, "daemon", "sync"],
+    args: [
+      "--bot-id",
+      botId,
+      "--state-path",
+      "/state",
+      "--logs-path",
+      "/var/the0/logs",
+      "--readiness-port",
+      String(syncReadinessPort)
+    ],
+    env: minioEnv(settings),
+    resources: syncResources,
+    volumeMounts: syncMounts,
+    startupProbe: {
+      httpGet: { path: "/readyz", port: syncReadinessPort },
+      initialDelaySeconds: 0,
+      periodSeconds: 1,
+      failureThreshold: 30
+    },
+    restartPolicy: "Always"
+  })
+
+/** The Pod for a realtime bot, fingerprinted in `the0.app/config-hash`. */
+export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod, ManifestError> =>
+  Either.gen(function* () {
+    const spec = yield* botSpec(doc)
+    const resources = yield* botResources(spec)
+    const env: ReadonlyArray<EnvVar> = [
+      ...baseEnv(spec, spec.entrypoint),
+      { name: "BOT_TYPE", value: "realtime" },
+      ...minioEnv(settings),
+      ...(spec.queryEntrypoint === undefined ? [] : [{ name: "QUERY_ENTRYPOINT", value: spec.queryEntrypoint }])
+    ]
+    const bot: Container = runtimeContainer(settings, {
+      name: "bot",
+      command: [runtimeBinary, "execute", "--skip-sync", "--skip-query-server"],
+      workingDir: "/bot",
+      env,
+      resources,
+      volumeMounts: standardMounts
+    })
+    const queryServer: ReadonlyArray<Container> =
+      spec.queryEntrypoint === undefined
+        ? []
+        : [
+            runtimeContainer(settings, {
+              name: "query-server",
+              command: [runtimeBinary, "execute", "--query-server-only"],
+              env,
+              ports: [{ name: "query", containerPort: queryServerPort, protocol: "TCP" }],
+              resources: queryServerResources,
+              volumeMounts: standardMounts
+            })
+          ]
+    const pod: Pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: botPodName(spec.id),
+        namespace: settings.namespace,
+        labels: {
+          [Label.botId]: labelValue(spec.id),
+          [Label.customBotId]: labelValue(customBotIdLabel(spec.customBotName, spec.id)),
+          [Label.customBotVersion]: labelValue(spec.version),
+          [Label.runtime]: labelValue(spec.runtime),
+          [Label.managedBy]: ManagedBy.botController
+        }
+      },
+      spec: podSpec(settings, "Always", {
+        initContainers: [syncSidecar(settings, spec.id)],
+        containers: [bot, ...queryServer]
+      })
+    }
+    return yield* validated(spec.id, withFingerprint(pod, Annotation.configHash))
+  })

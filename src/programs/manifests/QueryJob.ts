@@ -1,0 +1,105 @@
+/**
+ * The one-shot query Job (controller spec §5.5): one `bot` container that runs the query entrypoint (or the bot
+ * entrypoint when there is none) with `QUERY_PATH`, `QUERY_PARAMS` and `QUERY_RESULT_KEY`, `backoffLimit: 0`,
+ * cleaned up `ttlSecondsAfterFinished` after it ends.
+ */
+import { Either } from "effect"
+import type { Bot, JsonObject } from "../../domain/Bot.ts"
+import type { Job } from "../../domain/Kube.ts"
+import { maxNameLength } from "../../domain/KubeValidation.ts"
+import { customBotIdLabel, Label, ManagedBy } from "../../domain/Labels.ts"
+import { normaliseQueryPath } from "../../domain/Query.ts"
+import { botSpec } from "./BotSpec.ts"
+import { goJson } from "./Fingerprint.ts"
+import { type ManifestError, validated } from "./ManifestError.ts"
+import type { ManifestSettings } from "./ManifestSettings.ts"
+import {
+  baseEnv,
+  botResources,
+  labelValue,
+  minioEnv,
+  podSpec,
+  runtimeBinary,
+  runtimeContainer,
+  standardMounts
+} from "./PodParts.ts"
+
+export interface QueryJobRequest {
+  /** The query path; `/` is prefixed when missing (§6.3). */
+  readonly queryPath: string
+  /** `QUERY_PARAMS`, set only when there is at least one parameter. */
+  readonly params?: JsonObject | null | undefined
+  /** `QUERY_RESULT_KEY`: where in the query-results bucket the Pod uploads `/query/result.json`. */
+  readonly resultKey: string
+  /** What makes this Job's name unique (lower-case letters, digits, `-`), kept whole in the name. */
+  readonly suffix: string
+}
+
+const prefix = "query-"
+
+/**
+ * `query-<botId>-<suffix>` in at most 63 characters: the bot id is shortened when it must be, never the suffix,
+ * so that two Jobs with different suffixes never share a name.
+ */
+export const queryJobName = (botId: string, suffix: string): string => {
+  const room = maxNameLength.Job - prefix.length - 1 - suffix.length
+  const id = botId.slice(0, Math.max(room, 0)).replace(/-+$/, "")
+  return id === "" ? `${prefix}${suffix}` : `${prefix}${id}-${suffix}`
+}
+
+/** The query Job for a bot or schedule document. */
+export const queryJob = (
+  settings: ManifestSettings,
+  doc: Bot,
+  request: QueryJobRequest
+): Either.Either<Job, ManifestError> =>
+  Either.gen(function* () {
+    const spec = yield* botSpec(doc)
+    const resources = yield* botResources(spec)
+    const params = request.params ?? {}
+    const bot = runtimeContainer(settings, {
+      name: "bot",
+      command: [runtimeBinary, "execute", "--skip-sync", "--skip-query-server"],
+      workingDir: "/bot",
+      env: [
+        ...baseEnv(spec, spec.queryEntrypoint ?? spec.entrypoint),
+        ...minioEnv(settings),
+        { name: "QUERY_PATH", value: normaliseQueryPath(request.queryPath) },
+        ...(Object.keys(params).length === 0 ? [] : [{ name: "QUERY_PARAMS", value: goJson(params) }]),
+        { name: "QUERY_RESULT_KEY", value: request.resultKey }
+      ],
+      resources,
+      volumeMounts: standardMounts
+    })
+    const job: Job = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: {
+        name: queryJobName(spec.id, request.suffix),
+        namespace: settings.namespace,
+        labels: {
+          [Label.managedBy]: ManagedBy.queryHandler,
+          [Label.botId]: labelValue(spec.id),
+          [Label.query]: "true"
+        }
+      },
+      spec: {
+        backoffLimit: 0,
+        ttlSecondsAfterFinished: settings.queryJobTtlSeconds,
+        template: {
+          metadata: {
+            name: `${prefix}${spec.id}`,
+            labels: {
+              [Label.botId]: labelValue(spec.id),
+              [Label.customBotId]: labelValue(customBotIdLabel(spec.customBotName, spec.id)),
+              [Label.customBotVersion]: labelValue(spec.version),
+              [Label.runtime]: labelValue(spec.runtime),
+              [Label.managedBy]: ManagedBy.queryHandler
+            }
+          },
+          spec: podSpec(settings, "Never", { containers: [bot] })
+        }
+      }
+    }
+    return yield* validated(spec.id, job)
+  })

@@ -1,0 +1,110 @@
+/**
+ * The CronJob of a scheduled bot (controller spec §5.4): `Forbid`, history 3 and 1, `backoffLimit: 2`, one
+ * `bot` container that syncs in-process, the schedule converted to 5 fields (§4.4) and checked as the API server
+ * checks it.
+ */
+import { Either } from "effect"
+import type { BotSchedule } from "../../domain/Bot.ts"
+import { cronExpression } from "../../domain/Bot.ts"
+import type { CronJob } from "../../domain/Kube.ts"
+import { maxNameLength } from "../../domain/KubeValidation.ts"
+import { Annotation, customBotIdLabel, Label, ManagedBy } from "../../domain/Labels.ts"
+import { botSpec } from "./BotSpec.ts"
+import { kubernetesSchedule } from "./Cron.ts"
+import { withFingerprint } from "./Fingerprint.ts"
+import { ManifestError, validated } from "./ManifestError.ts"
+import type { ManifestSettings } from "./ManifestSettings.ts"
+import {
+  baseEnv,
+  botResources,
+  labelValue,
+  minioEnv,
+  podSpec,
+  runtimeBinary,
+  runtimeContainer,
+  standardMounts
+} from "./PodParts.ts"
+
+/** the0's `generateCronJobName`: `schedule-<id>` cut to 52 characters, trailing `-` removed. */
+export const cronJobName = (scheduleId: string): string =>
+  `schedule-${scheduleId}`.slice(0, maxNameLength.CronJob).replace(/-+$/, "")
+
+/** The CronJob for a schedule, fingerprinted in `the0.app/schedule-hash`. */
+export const scheduleCronJob = (
+  settings: ManifestSettings,
+  schedule: BotSchedule
+): Either.Either<CronJob, ManifestError> =>
+  Either.gen(function* () {
+    const expression = cronExpression(schedule)
+    if (expression === undefined)
+      return yield* Either.left(
+        new ManifestError({
+          botId: schedule.id,
+          field: "config.schedule",
+          message: `schedule ${schedule.id} has no cron expression`
+        })
+      )
+    const cron = yield* kubernetesSchedule(expression).pipe(
+      Either.mapLeft(
+        (error) =>
+          new ManifestError({
+            botId: schedule.id,
+            field: "config.schedule",
+            message: `invalid cron expression ${JSON.stringify(expression)}: ${error.message}`
+          })
+      )
+    )
+    const spec = yield* botSpec(schedule)
+    const resources = yield* botResources(spec)
+    const customBotId = labelValue(customBotIdLabel(spec.customBotName, spec.id))
+    const bot = runtimeContainer(settings, {
+      name: "bot",
+      command: [runtimeBinary, "execute", "--skip-query-server"],
+      workingDir: "/bot",
+      env: [
+        ...baseEnv(spec, spec.entrypoint),
+        { name: "BOT_TYPE", value: "scheduled" },
+        { name: "IS_SCHEDULED", value: "true" },
+        ...minioEnv(settings)
+      ],
+      resources,
+      volumeMounts: standardMounts
+    })
+    const cronJob: CronJob = {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: {
+        name: cronJobName(spec.id),
+        namespace: settings.namespace,
+        labels: {
+          [Label.scheduleId]: labelValue(spec.id),
+          [Label.customBotId]: customBotId,
+          [Label.runtime]: labelValue(spec.runtime),
+          [Label.managedBy]: ManagedBy.scheduleController
+        }
+      },
+      spec: {
+        schedule: cron,
+        concurrencyPolicy: "Forbid",
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 1,
+        jobTemplate: {
+          spec: {
+            backoffLimit: 2,
+            template: {
+              metadata: {
+                labels: {
+                  [Label.scheduleId]: labelValue(spec.id),
+                  [Label.customBotId]: customBotId,
+                  [Label.managedBy]: ManagedBy.scheduleController,
+                  [Label.botId]: labelValue(spec.id)
+                }
+              },
+              spec: podSpec(settings, "Never", { containers: [bot] })
+            }
+          }
+        }
+      }
+    }
+    return yield* validated(spec.id, withFingerprint(cronJob, Annotation.scheduleHash))
+  })
