@@ -1,0 +1,149 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, TestClock } from "effect"
+import type { Pod } from "../../../src/domain/Kube.ts"
+import * as MemoryKubeApi from "../../../src/layers/memory/MemoryKubeApi.ts"
+import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
+import * as Informer from "../../../src/programs/controller/Informer.ts"
+import { KubeApi } from "../../../src/services/KubeApi.ts"
+
+const ns = "the0"
+const settle = Effect.repeatN(Effect.yieldNow(), 100)
+
+const pod = (name: string, labels: Record<string, string> = { managed: "yes" }): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, labels },
+  spec: { containers: [{ name: "bot", image: "x" }] }
+})
+
+const names = (informer: Informer.Informer<"Pod">) =>
+  informer
+    .list()
+    .map((p) => p.metadata.name)
+    .sort()
+
+const options: Informer.InformerOptions = {
+  namespace: ns,
+  labelSelector: "managed=yes",
+  indexLabels: ["bot"],
+  watchdog: "60 seconds"
+}
+
+describe("Informer", () => {
+  it.scoped("lists, then follows the watch; only selected objects; indexed by label; managedFields dropped", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      yield* api.create("Pod", ns, pod("a", { managed: "yes", bot: "1" }))
+      yield* api.create("Pod", ns, pod("other", { managed: "no" }))
+      const events: Array<string> = []
+      const informer = yield* Informer.make("Pod", options, {
+        event: (type, o) => events.push(`${type}:${o.metadata.name}`)
+      })
+      yield* informer.synced
+      expect(names(informer)).toEqual(["a"])
+      expect(informer.get("a")?.metadata.managedFields).toBeUndefined()
+      yield* api.create("Pod", ns, pod("b", { managed: "yes", bot: "2" }))
+      yield* api.delete("Pod", ns, "a")
+      yield* settle
+      expect(names(informer)).toEqual(["b"])
+      expect(informer.byLabel("bot", "2").map((p) => p.metadata.name)).toEqual(["b"])
+      expect(informer.byLabel("bot", "1")).toEqual([])
+      expect(informer.labelValues("bot")).toEqual(["2"])
+      expect(events).toEqual(["ADDED:a", "ADDED:b", "DELETED:a"])
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("a dropped watch resumes from the last resourceVersion without missing changes", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const cluster = yield* MemoryCluster
+      const informer = yield* Informer.make("Pod", options)
+      yield* informer.synced
+      yield* settle
+      yield* cluster.dropWatches("error")
+      yield* api.create("Pod", ns, pod("during"))
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(names(informer)).toEqual(["during"])
+      expect((yield* cluster.callCounts).list).toBe(1)
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("410 Gone on re-watch relists and reconciles the cache, deletions included", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const cluster = yield* MemoryCluster
+      yield* api.create("Pod", ns, pod("stays"))
+      yield* api.create("Pod", ns, pod("goes"))
+      const restarts: Array<string> = []
+      const informer = yield* Informer.make("Pod", options, { restarted: (r) => restarts.push(r) })
+      yield* informer.synced
+      yield* settle
+      yield* cluster.silenceWatches
+      yield* api.delete("Pod", ns, "goes")
+      yield* api.create("Pod", ns, pod("new"))
+      yield* cluster.compact
+      yield* cluster.dropWatches("end")
+      yield* settle
+      expect(restarts).toEqual(["ended", "gone"])
+      expect(names(informer)).toEqual(["new", "stays"])
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("a watch silent past the watchdog is restarted from a fresh list", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const cluster = yield* MemoryCluster
+      const restarts: Array<string> = []
+      const informer = yield* Informer.make("Pod", options, { restarted: (r) => restarts.push(r) })
+      yield* informer.synced
+      yield* settle
+      yield* cluster.silenceWatches
+      yield* api.create("Pod", ns, pod("missed"))
+      yield* settle
+      expect(names(informer)).toEqual([])
+      yield* TestClock.adjust("60 seconds")
+      yield* settle
+      expect(restarts).toEqual(["silent"])
+      expect(names(informer)).toEqual(["missed"])
+    }).pipe(Effect.provide(MemoryKubeApi.layer({ bookmarkIntervalMillis: 3_600_000 })))
+  )
+
+  it.scoped(
+    "our own write's answer enters the cache without an event; an older version never replaces a newer one",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const events: Array<string> = []
+        const informer = yield* Informer.make("Pod", options, {
+          event: (t, o) => events.push(`${t}:${o.metadata.name}`)
+        })
+        yield* informer.synced
+        const created = yield* api.create("Pod", ns, pod("mine"))
+        informer.observeWrite(created)
+        expect(informer.get("mine")?.metadata.resourceVersion).toBe(created.metadata.resourceVersion)
+        yield* settle
+        expect(events).toEqual([])
+        const updated = yield* api.update("Pod", ns, {
+          ...created,
+          metadata: { ...created.metadata, labels: { managed: "yes", x: "1" } }
+        })
+        yield* settle
+        informer.observeWrite(created)
+        expect(informer.get("mine")?.metadata.resourceVersion).toBe(updated.metadata.resourceVersion)
+      }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("a failing list is retried until it succeeds", () =>
+    Effect.gen(function* () {
+      const cluster = yield* MemoryCluster
+      yield* cluster.failNext({ verb: "list", times: 2, code: 500 })
+      const informer = yield* Informer.make("Pod", options)
+      yield* settle
+      expect(informer.hasSynced()).toBe(false)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(informer.hasSynced()).toBe(true)
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+})
