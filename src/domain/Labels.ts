@@ -14,7 +14,9 @@ export const Label = {
 
 export const Annotation = {
   configHash: "the0.app/config-hash",
-  scheduleHash: "the0.app/schedule-hash"
+  scheduleHash: "the0.app/schedule-hash",
+  /** Hash of the bot document alone: tells a template-only change (new image, new setting) from a bot change. */
+  documentHash: "the0.app/document-hash"
 } as const
 
 export const ManagedBy = {

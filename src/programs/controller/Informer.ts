@@ -19,9 +19,9 @@ export interface InformerOptions {
 
 export type CacheEventType = Exclude<WatchEventType, "BOOKMARK">
 
-/** Observers for metrics and for enqueuing keys; called synchronously in the watch fiber. */
+/** Observers for metrics and for enqueuing keys; run in the watch fiber, so they must be quick. */
 export interface InformerHooks<K extends Kind> {
-  readonly event?: (type: CacheEventType, object: KindMap[K], previous: KindMap[K] | undefined) => void
+  readonly event?: (type: CacheEventType, object: KindMap[K], previous: KindMap[K] | undefined) => Effect.Effect<void>
   readonly restarted?: (reason: "gone" | "ended" | "silent" | "error") => void
 }
 
@@ -80,30 +80,34 @@ export const make = <K extends Kind>(
       }
     }
     let hasSynced = false
-    const put = (type: CacheEventType, incoming: KindMap[K], notify = true) => {
+    /** Applies a change to the cache; returns the hook to run, if any. */
+    const put = (type: CacheEventType, incoming: KindMap[K], notify = true): Effect.Effect<void> => {
       const object = stripManagedFields(incoming)
       const name = object.metadata.name
       const previous = cache.get(name)
-      if (type !== "DELETED" && previous?.metadata.resourceVersion === object.metadata.resourceVersion) return
+      if (type !== "DELETED" && previous?.metadata.resourceVersion === object.metadata.resourceVersion)
+        return Effect.void
       if (previous !== undefined) unindex(previous)
       if (type === "DELETED") cache.delete(name)
       else {
         cache.set(name, object)
         reindex(object)
       }
-      if (notify) hooks.event?.(type, object, previous)
+      return notify && hooks.event !== undefined ? hooks.event(type, object, previous) : Effect.void
     }
 
     const relist = Effect.gen(function* () {
       const listed = yield* api.list(kind, options.namespace, { labelSelector: options.labelSelector })
       const seen = new Set<string>()
+      const notifications: Array<Effect.Effect<void>> = []
       for (const object of listed.items) {
         seen.add(object.metadata.name)
         const previous = cache.get(object.metadata.name)
         if (previous?.metadata.resourceVersion !== object.metadata.resourceVersion)
-          put(previous === undefined ? "ADDED" : "MODIFIED", object)
+          notifications.push(put(previous === undefined ? "ADDED" : "MODIFIED", object))
       }
-      for (const [name, object] of cache) if (!seen.has(name)) put("DELETED", object)
+      for (const [name, object] of cache) if (!seen.has(name)) notifications.push(put("DELETED", object))
+      yield* Effect.all(notifications, { discard: true })
       hasSynced = true
       yield* Deferred.succeed(synced, undefined)
       return listed.resourceVersion
@@ -124,15 +128,14 @@ export const make = <K extends Kind>(
         })
         .pipe(
           Stream.timeoutFail(() => new WatchSilent(), watchdog),
-          Stream.runForEach((event) =>
-            Effect.sync(() => {
-              if (event.type === "BOOKMARK") last = event.resourceVersion
-              else {
-                last = event.object.metadata.resourceVersion ?? last
-                put(event.type, event.object)
-              }
-            })
-          ),
+          Stream.runForEach((event) => {
+            if (event.type === "BOOKMARK") {
+              last = event.resourceVersion
+              return Effect.void
+            }
+            last = event.object.metadata.resourceVersion ?? last
+            return put(event.type, event.object)
+          }),
           Effect.map(() => last)
         )
     }
@@ -197,7 +200,7 @@ export const make = <K extends Kind>(
       observeWrite: (object) => {
         const current = cache.get(object.metadata.name)
         if (current === undefined || newer(object.metadata.resourceVersion, current.metadata.resourceVersion))
-          put(current === undefined ? "ADDED" : "MODIFIED", object, false)
+          Effect.runSync(put(current === undefined ? "ADDED" : "MODIFIED", object, false))
       }
     } satisfies Informer<K>
   })

@@ -14,7 +14,12 @@ export interface WorkQueueOptions {
   readonly jitter: number
 }
 
-export const defaultOptions: WorkQueueOptions = { workers: 4, baseDelay: "1 second", maxDelay: "5 minutes", jitter: 0.2 }
+export const defaultOptions: WorkQueueOptions = {
+  workers: 4,
+  baseDelay: "1 second",
+  maxDelay: "5 minutes",
+  jitter: 0.2
+}
 
 /** Observers for metrics; each is called synchronously and must be cheap. */
 export interface WorkQueueHooks {
@@ -35,7 +40,9 @@ export interface WorkQueue {
   readonly failures: (key: string) => number
   readonly depth: Effect.Effect<number>
   /** Runs the workers until the scope closes. A failing or dying handler retries the key with backoff. */
-  readonly run: <E, R>(handler: (key: string) => Effect.Effect<Requeue, E, R>) => Effect.Effect<void, never, R | Scope.Scope>
+  readonly run: <E, R>(
+    handler: (key: string) => Effect.Effect<Requeue, E, R>
+  ) => Effect.Effect<void, never, R | Scope.Scope>
 }
 
 /** The backoff delay of the nth consecutive failure (n ≥ 1), before jitter. */
@@ -76,7 +83,10 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
         const attempt = (failureCounts.get(key) ?? 0) + 1
         failureCounts.set(key, attempt)
         const base = backoffMillis(options, attempt)
-        const stretched = Math.min(base * (1 + (yield* Random.next) * options.jitter), Duration.toMillis(options.maxDelay))
+        const stretched = Math.min(
+          base * (1 + (yield* Random.next) * options.jitter),
+          Duration.toMillis(options.maxDelay)
+        )
         hooks.retried?.(key, attempt, stretched)
         yield* addAfter(key, Duration.millis(Math.round(stretched)))
       })

@@ -37,7 +37,7 @@ describe("Informer", () => {
       yield* api.create("Pod", ns, pod("other", { managed: "no" }))
       const events: Array<string> = []
       const informer = yield* Informer.make("Pod", options, {
-        event: (type, o) => events.push(`${type}:${o.metadata.name}`)
+        event: (type, o) => Effect.sync(() => void events.push(`${type}:${o.metadata.name}`))
       })
       yield* informer.synced
       expect(names(informer)).toEqual(["a"])
@@ -116,7 +116,7 @@ describe("Informer", () => {
         const api = yield* KubeApi
         const events: Array<string> = []
         const informer = yield* Informer.make("Pod", options, {
-          event: (t, o) => events.push(`${t}:${o.metadata.name}`)
+          event: (t, o) => Effect.sync(() => void events.push(`${t}:${o.metadata.name}`))
         })
         yield* informer.synced
         const created = yield* api.create("Pod", ns, pod("mine"))

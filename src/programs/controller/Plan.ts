@@ -1,0 +1,98 @@
+/**
+ * The reconcile rules (controller spec §4, DESIGN §4) as a pure function from what is desired and what is
+ * observed for one key to the actions that move the world towards it. Everything that decides lives here.
+ */
+import type { CronJob, Pod } from "../../domain/Kube.ts"
+import { Annotation } from "../../domain/Labels.ts"
+import type { ManifestError } from "../manifests/ManifestError.ts"
+
+export type Owned = Pod | CronJob
+
+export type Desired<O extends Owned> =
+  /** No document, or a disabled one: nothing should run. */
+  | { readonly _tag: "Absent" }
+  /** The document could not be read or decoded: touch nothing. */
+  | { readonly _tag: "Unknown"; readonly reason: string }
+  /** The document exists but no valid object can be built from it: keep what runs, report. */
+  | { readonly _tag: "Invalid"; readonly error: ManifestError }
+  | { readonly _tag: "Present"; readonly object: O }
+
+export type DeleteReason = "orphan" | "changed" | "template" | "terminal" | "duplicate"
+export type WaitReason = "terminating" | "roll-limit" | "mass-delete-guard"
+
+export type Action<O extends Owned> =
+  | { readonly _tag: "Create"; readonly object: O }
+  | { readonly _tag: "Update"; readonly object: O }
+  | { readonly _tag: "Delete"; readonly name: string; readonly uid: string; readonly reason: DeleteReason }
+  | { readonly _tag: "Wait"; readonly reason: WaitReason }
+  | { readonly _tag: "Report"; readonly error: ManifestError }
+
+export interface PlanInput<O extends Owned> {
+  readonly desired: Desired<O>
+  /** Our objects carrying this key's id label. */
+  readonly observed: ReadonlyArray<O>
+  /** `recreate` for Pods (immutable), `update` for CronJobs (replaced in place). */
+  readonly onChange: "recreate" | "update"
+  readonly fingerprintAnnotation: string
+  /** False until a full desired read has confirmed absences, and while a mass deletion is refused. */
+  readonly orphanDeletesAllowed: boolean
+  /** False when the template roll-out budget is spent (a template-only change must wait its turn). */
+  readonly templateRollAllowed: boolean
+}
+
+const terminalPhases = new Set(["Succeeded", "Failed", "Unknown"])
+
+const isTerminating = (object: Owned): boolean => object.metadata.deletionTimestamp !== undefined
+
+const isTerminal = (object: Owned): boolean =>
+  object.kind === "Pod" && object.status?.phase !== undefined && terminalPhases.has(object.status.phase)
+
+const annotation = (object: Owned, key: string): string | undefined => object.metadata.annotations?.[key]
+
+const remove = <O extends Owned>(object: O, reason: DeleteReason): Action<O> => ({
+  _tag: "Delete",
+  name: object.metadata.name,
+  uid: object.metadata.uid ?? "",
+  reason
+})
+
+export const plan = <O extends Owned>(input: PlanInput<O>): ReadonlyArray<Action<O>> => {
+  const { desired, observed } = input
+  const live = observed.filter((o) => !isTerminating(o))
+  switch (desired._tag) {
+    case "Unknown":
+      return []
+    case "Invalid":
+      return [{ _tag: "Report", error: desired.error }]
+    case "Absent":
+      if (live.length === 0) return []
+      return input.orphanDeletesAllowed
+        ? live.map((o) => remove(o, "orphan"))
+        : [{ _tag: "Wait", reason: "mass-delete-guard" }]
+    case "Present": {
+      if (live.length === 0)
+        return observed.length > 0
+          ? [{ _tag: "Wait", reason: "terminating" }]
+          : [{ _tag: "Create", object: desired.object }]
+      const wanted = annotation(desired.object, input.fingerprintAnnotation)
+      const matches = (o: O) => annotation(o, input.fingerprintAnnotation) === wanted
+      const keep = live.find((o) => matches(o) && !isTerminal(o)) ?? live[0]
+      if (keep === undefined) return []
+      const duplicates = live.filter((o) => o !== keep).map((o) => remove(o, "duplicate"))
+      if (matches(keep)) return isTerminal(keep) ? [...duplicates, remove(keep, "terminal")] : duplicates
+      const templateOnly =
+        annotation(keep, Annotation.documentHash) !== undefined &&
+        annotation(keep, Annotation.documentHash) === annotation(desired.object, Annotation.documentHash)
+      if (input.onChange === "update") {
+        const object = {
+          ...desired.object,
+          metadata: { ...desired.object.metadata, resourceVersion: keep.metadata.resourceVersion }
+        }
+        return [...duplicates, { _tag: "Update", object }]
+      }
+      if (templateOnly && !isTerminal(keep) && !input.templateRollAllowed)
+        return [...duplicates, { _tag: "Wait", reason: "roll-limit" }]
+      return [...duplicates, remove(keep, isTerminal(keep) ? "terminal" : templateOnly ? "template" : "changed")]
+    }
+  }
+}
