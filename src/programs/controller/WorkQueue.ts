@@ -100,7 +100,17 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
         dirty.delete(key)
         processing.add(key)
         hooks.depth?.(dirty.size)
-        const exit = yield* Effect.exit(Effect.suspend(() => handler(key)))
+        const exit = yield* Effect.exit(Effect.suspend(() => handler(key))).pipe(
+          Effect.onInterrupt(() =>
+            Effect.sync(() => {
+              processing.delete(key)
+              if (!dirty.has(key)) {
+                dirty.add(key)
+                enqueue(key, started)
+              }
+            })
+          )
+        )
         const finished = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
         processing.delete(key)
         if (dirty.has(key)) enqueue(key, finished)

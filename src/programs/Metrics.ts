@@ -1,0 +1,65 @@
+/**
+ * The process's Prometheus metrics (prom-client, one registry per process so tests stay isolated), exposed in
+ * the text format on `/metrics`.
+ */
+import { Context, Effect, Layer } from "effect"
+import { Counter, Gauge, Histogram, Registry } from "prom-client"
+
+const make = () => {
+  const registry = new Registry()
+  const registers = [registry]
+  const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) =>
+    new Counter<L>({ name, help, labelNames, registers })
+  const gauge = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) =>
+    new Gauge<L>({ name, help, labelNames, registers })
+  const histogram = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: ReadonlyArray<L>,
+    buckets: Array<number>
+  ) => new Histogram<L>({ name, help, labelNames, buckets, registers })
+  const latency = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+  return {
+    registry,
+    reconciles: counter("the0_reconcile_total", "Reconciles by controller and outcome", ["controller", "outcome"]),
+    reconcileSeconds: histogram("the0_reconcile_duration_seconds", "Reconcile duration", ["controller"], latency),
+    queueDepth: gauge("the0_workqueue_depth", "Keys waiting in the work queue", ["controller"]),
+    queueWaitSeconds: histogram(
+      "the0_workqueue_wait_seconds",
+      "Time a key waited before a worker took it",
+      ["controller"],
+      latency
+    ),
+    queueRetries: counter("the0_workqueue_retries_total", "Keys retried with backoff after a failed reconcile", [
+      "controller"
+    ]),
+    watchRestarts: counter("the0_watch_restarts_total", "Watch restarts by kind and reason", ["kind", "reason"]),
+    objectsCreated: counter("the0_objects_created_total", "Objects created", ["kind"]),
+    objectsUpdated: counter("the0_objects_updated_total", "Objects updated in place", ["kind"]),
+    objectsDeleted: counter("the0_objects_deleted_total", "Objects deleted by reason", ["kind", "reason"]),
+    skippedDocuments: counter("the0_skipped_documents_total", "Documents skipped because they do not decode or build", [
+      "collection",
+      "reason"
+    ]),
+    invalidDocuments: gauge("the0_invalid_documents", "Documents currently skipped", ["controller"]),
+    massDeleteRefusals: counter("the0_mass_delete_refusals_total", "Resyncs that refused a mass deletion", [
+      "controller"
+    ]),
+    massDeleteBlocked: gauge("the0_mass_delete_blocked", "1 while orphan deletions are held back", ["controller"]),
+    resyncs: counter("the0_resync_total", "Full resyncs by outcome", ["controller", "outcome"]),
+    resyncSeconds: histogram("the0_resync_duration_seconds", "Full resync duration", ["controller"], latency),
+    leader: gauge("the0_leader", "1 while this replica holds the lease", []),
+    leaderTransitions: counter("the0_leader_transitions_total", "Times this replica gained or lost the lease", ["to"]),
+    events: counter("the0_events_total", "Bot lifecycle events by subject and outcome", ["subject", "outcome"]),
+    eventBusConnected: gauge("the0_event_bus_connected", "1 while connected to NATS", [])
+  }
+}
+
+export type MetricsService = ReturnType<typeof make>
+
+export class Metrics extends Context.Tag("the0/Metrics")<Metrics, MetricsService>() {
+  static readonly layer: Layer.Layer<Metrics> = Layer.sync(Metrics, make)
+}
+
+/** The Prometheus text exposition of every metric. */
+export const exposition = Effect.flatMap(Metrics, (m) => Effect.promise(() => m.registry.metrics()))

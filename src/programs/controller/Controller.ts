@@ -1,0 +1,285 @@
+/**
+ * One controller (Bot → Pods, Schedule → CronJobs): an informer on its objects, a keyed work queue, the
+ * per-key reconcile (read desired → read observed → plan → act), and the periodic full resync with the
+ * safety rails. The informer runs on every replica; workers and resync only while `run` is running (leader).
+ */
+import { Chunk, Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
+import { type Bot, isEnabled } from "../../domain/Bot.ts"
+import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
+import type { KindMap } from "../../domain/Kube.ts"
+import { Label } from "../../domain/Labels.ts"
+import { BotStore, type BotStoreError } from "../../services/BotStore.ts"
+import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
+import { Metrics } from "../Metrics.ts"
+import { type ControllerSettings, massDeleteThreshold } from "./ControllerSettings.ts"
+import * as Informer from "./Informer.ts"
+import type { OwnedKind } from "./OwnedKinds.ts"
+import { type Action, type Desired, plan } from "./Plan.ts"
+import * as WorkQueue from "./WorkQueue.ts"
+
+export interface ControllerState {
+  readonly firstResyncDone: boolean
+  readonly massDeleteBlocked: boolean
+  readonly rolling: ReadonlyArray<string>
+  readonly invalid: ReadonlyArray<string>
+}
+
+export interface Controller<K extends "Pod" | "CronJob"> {
+  readonly name: string
+  readonly informer: Informer.Informer<K>
+  /** A document just changed in the store (NATS ingest): forget what we knew and reconcile the key now. */
+  readonly notify: (id: string) => Effect.Effect<void>
+  /** Reconciles one key now, outside the queue (tests and benchmarks). */
+  readonly reconcile: (id: string) => Effect.Effect<void, KubeApiError | BotStoreError>
+  readonly resync: Effect.Effect<void>
+  /** Runs the workers and the periodic resync (first one at once) until the scope closes. */
+  readonly run: Effect.Effect<void, never, Scope.Scope>
+  readonly state: () => ControllerState
+  readonly queueDepth: Effect.Effect<number>
+}
+
+export const make = <K extends "Pod" | "CronJob", D extends Bot>(
+  spec: OwnedKind<K, D>,
+  settings: ControllerSettings
+): Effect.Effect<Controller<K>, never, KubeApi | BotStore | Metrics | Scope.Scope> =>
+  Effect.gen(function* () {
+    const api = yield* KubeApi
+    const collection = spec.collection(yield* BotStore)
+    const metrics = yield* Metrics
+    const name = spec.controller
+    const namespace = settings.manifest.namespace
+
+    const queue = yield* WorkQueue.make(
+      { ...WorkQueue.defaultOptions, workers: settings.workers },
+      {
+        depth: (n) => metrics.queueDepth.set({ controller: name }, n),
+        waited: (ms) => metrics.queueWaitSeconds.observe({ controller: name }, ms / 1000),
+        retried: () => metrics.queueRetries.inc({ controller: name }),
+        processed: (_key, ms, outcome) => {
+          metrics.reconciles.inc({ controller: name, outcome })
+          metrics.reconcileSeconds.observe({ controller: name }, ms / 1000)
+        }
+      }
+    )
+
+    const informer = yield* Informer.make(
+      spec.kind,
+      {
+        namespace,
+        labelSelector: `${Label.managedBy}=${spec.managedBy}`,
+        indexLabels: [spec.idLabel],
+        watchdog: settings.watchdog
+      },
+      {
+        event: (_type, object) => {
+          const id = object.metadata.labels?.[spec.idLabel]
+          return id === undefined ? Effect.void : queue.add(id)
+        },
+        restarted: (reason) => metrics.watchRestarts.inc({ kind: spec.kind, reason })
+      }
+    )
+
+    /** What we last learned of each key's document, from a resync or a read; dropped on notify. */
+    const known = new Map<string, Desired<KindMap[K]>>()
+    /** Built objects by document JSON, so an unchanged document is not rebuilt on every resync. */
+    const built = new Map<string, { readonly json: string; readonly desired: Desired<KindMap[K]> }>()
+    const notifiedAt = new Map<string, number>()
+    const rolling = new Set<string>()
+    const waitingForRoll = new Set<string>()
+    const reported = new Map<string, string>()
+    let notifySeq = 0
+    let firstResyncDone = false
+    let massDeleteBlocked = false
+
+    const desiredOf = (document: D): Desired<KindMap[K]> => {
+      if (!isEnabled(document)) return { _tag: "Absent" }
+      const json = JSON.stringify(document)
+      const memo = built.get(document.id)
+      if (memo?.json === json) return memo.desired
+      const desired: Desired<KindMap[K]> = Either.match(spec.build(settings.manifest, document), {
+        onLeft: (error) => ({ _tag: "Invalid", error }),
+        onRight: (object) => ({ _tag: "Present", object })
+      })
+      built.set(document.id, { json, desired })
+      return desired
+    }
+
+    const reportUndecodable = (error: DocumentDecodeError) =>
+      Effect.suspend(() => {
+        metrics.skippedDocuments.inc({ collection: spec.collectionName, reason: "undecodable" })
+        if (reported.get(error.documentId) === error.message) return Effect.void
+        reported.set(error.documentId, error.message)
+        return Effect.logWarning(`skipping document that does not decode: ${error.message}`)
+      })
+
+    const readDesired = (id: string): Effect.Effect<Desired<KindMap[K]>, BotStoreError> =>
+      Effect.suspend(() => {
+        const cached = known.get(id)
+        if (cached !== undefined) return Effect.succeed(cached)
+        return collection.get(id).pipe(
+          Effect.map((found) => (Option.isNone(found) ? ({ _tag: "Absent" } as const) : desiredOf(found.value))),
+          Effect.catchTag("DocumentDecodeError", (error) =>
+            Effect.as(reportUndecodable(error), { _tag: "Unknown", reason: error.message } as const)
+          ),
+          Effect.tap((desired) => Effect.sync(() => known.set(id, desired)))
+        )
+      })
+
+    const observed = (id: string) => informer.byLabel(spec.idLabel, id)
+
+    const planFor = (id: string, desired: Desired<KindMap[K]>) =>
+      plan({
+        desired,
+        observed: observed(id),
+        onChange: spec.onChange,
+        fingerprintAnnotation: spec.fingerprintAnnotation,
+        orphanDeletesAllowed: firstResyncDone && !massDeleteBlocked,
+        templateRollAllowed: rolling.has(id) || rolling.size < settings.rollLimit
+      })
+
+    /** A roll is over once the key runs its desired object (Running, for Pods) or wants nothing. */
+    const settleRoll = (id: string, desired: Desired<KindMap[K]>) =>
+      Effect.suspend(() => {
+        if (!rolling.has(id)) return Effect.void
+        const wanted =
+          desired._tag === "Present" ? desired.object.metadata.annotations?.[spec.fingerprintAnnotation] : undefined
+        const done =
+          desired._tag !== "Present" ||
+          observed(id).some(
+            (o) =>
+              o.metadata.deletionTimestamp === undefined &&
+              o.metadata.annotations?.[spec.fingerprintAnnotation] === wanted &&
+              (o.kind !== "Pod" || o.status?.phase === "Running")
+          )
+        if (!done) return Effect.void
+        rolling.delete(id)
+        const next = [...waitingForRoll]
+        waitingForRoll.clear()
+        return Effect.forEach(next, queue.add, { discard: true })
+      })
+
+    const act = (id: string, action: Action<KindMap[K]>): Effect.Effect<void, KubeApiError> => {
+      switch (action._tag) {
+        case "Create":
+          return api.create(spec.kind, namespace, action.object).pipe(
+            Effect.tap((created) => {
+              informer.observeWrite(created as KindMap[K])
+              metrics.objectsCreated.inc({ kind: spec.kind })
+              reported.delete(id)
+            }),
+            Effect.asVoid
+          )
+        case "Update":
+          return api.update(spec.kind, namespace, action.object).pipe(
+            Effect.tap((updated) => {
+              informer.observeWrite(updated as KindMap[K])
+              metrics.objectsUpdated.inc({ kind: spec.kind })
+            }),
+            Effect.asVoid
+          )
+        case "Delete":
+          return api
+            .delete(spec.kind, namespace, action.name, { ...spec.deleteOptions, preconditions: { uid: action.uid } })
+            .pipe(
+              Effect.catchTag("KubeNotFound", () => Effect.void),
+              Effect.tap(() => {
+                metrics.objectsDeleted.inc({ kind: spec.kind, reason: action.reason })
+                if (action.reason === "template") rolling.add(id)
+              }),
+              Effect.andThen(Effect.logInfo(`deleted ${spec.kind} ${action.name} (${action.reason})`))
+            )
+        case "Wait":
+          return Effect.sync(() => {
+            if (action.reason === "roll-limit") waitingForRoll.add(id)
+          })
+        case "Report":
+          return Effect.suspend(() => {
+            if (reported.get(id) === action.error.message) return Effect.void
+            reported.set(id, action.error.message)
+            metrics.skippedDocuments.inc({ collection: spec.collectionName, reason: "invalid" })
+            return Effect.logWarning(
+              `cannot build ${spec.kind} for ${id}: ${action.error.field}: ${action.error.message}`
+            )
+          })
+      }
+    }
+
+    const reconcile = (id: string) =>
+      Effect.gen(function* () {
+        const desired = yield* readDesired(id)
+        yield* settleRoll(id, desired)
+        for (const action of planFor(id, desired)) yield* act(id, action)
+      }).pipe(Effect.annotateLogs({ controller: name, key: id }))
+
+    const resync = Effect.gen(function* () {
+      const started = Date.now()
+      const startSeq = notifySeq
+      const results = yield* Stream.runCollect(collection.listEnabled)
+      const next = new Map<string, Desired<KindMap[K]>>()
+      for (const result of Chunk.toReadonlyArray(results)) {
+        if (Either.isLeft(result)) {
+          yield* reportUndecodable(result.left)
+          next.set(result.left.documentId, { _tag: "Unknown", reason: result.left.message })
+        } else if (!next.has(result.right.id)) next.set(result.right.id, desiredOf(result.right))
+      }
+      const observedIds = informer.labelValues(spec.idLabel)
+      const absent = observedIds.filter((id) => !next.has(id))
+      for (const id of absent) next.set(id, { _tag: "Absent" })
+      const blocked = !settings.allowMassDelete && absent.length > massDeleteThreshold(observedIds.length)
+      if (blocked) {
+        metrics.massDeleteRefusals.inc({ controller: name })
+        yield* Effect.logError(
+          `refusing to delete ${absent.length} of ${observedIds.length} managed ${spec.kind}s whose documents are gone from ${spec.collectionName}; ` +
+            "check the database, or restart with --allow-mass-delete to proceed"
+        )
+      }
+      massDeleteBlocked = blocked
+      metrics.massDeleteBlocked.set({ controller: name }, blocked ? 1 : 0)
+      known.clear()
+      for (const [id, desired] of next) if ((notifiedAt.get(id) ?? -1) <= startSeq) known.set(id, desired)
+      for (const id of built.keys()) if (!next.has(id)) built.delete(id)
+      firstResyncDone = true
+      let invalid = 0
+      for (const [id, desired] of next) {
+        if (desired._tag === "Invalid") invalid++
+        const actions = planFor(id, desired)
+        if (actions.some((a) => a._tag !== "Wait" || a.reason === "roll-limit") || rolling.has(id)) yield* queue.add(id)
+      }
+      metrics.invalidDocuments.set({ controller: name }, invalid)
+      metrics.resyncs.inc({ controller: name, outcome: "ok" })
+      metrics.resyncSeconds.observe({ controller: name }, (Date.now() - started) / 1000)
+    }).pipe(
+      Effect.catchTag("BotStoreError", (error) =>
+        Effect.sync(() => metrics.resyncs.inc({ controller: name, outcome: "error" })).pipe(
+          Effect.andThen(Effect.logWarning(`resync skipped, nothing deleted: ${error.message}`))
+        )
+      ),
+      Effect.annotateLogs({ controller: name })
+    )
+
+    const controller: Controller<K> = {
+      name,
+      informer,
+      notify: (id) =>
+        Effect.suspend(() => {
+          notifiedAt.set(id, ++notifySeq)
+          known.delete(id)
+          return queue.add(id)
+        }),
+      reconcile,
+      resync,
+      run: Effect.gen(function* () {
+        yield* informer.synced
+        yield* queue.run((id) => Effect.as(reconcile(id), Option.none()))
+        yield* Effect.forkScoped(Effect.repeat(resync, Schedule.spaced(Duration.decode(settings.resyncInterval))))
+      }),
+      state: () => ({
+        firstResyncDone,
+        massDeleteBlocked,
+        rolling: [...rolling],
+        invalid: [...built.entries()].filter(([, m]) => m.desired._tag === "Invalid").map(([id]) => id)
+      }),
+      queueDepth: queue.depth
+    }
+    return controller
+  })

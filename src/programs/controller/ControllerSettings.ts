@@ -1,0 +1,28 @@
+import type { Duration } from "effect"
+import * as ManifestSettings from "../manifests/ManifestSettings.ts"
+
+/** What the controller manager is told at start; every field has a flag and an env var in the CLI. */
+export interface ControllerSettings {
+  readonly manifest: ManifestSettings.ManifestSettings
+  /** the0's `--reconcile-interval`: the periodic full resync, the safety net behind events and watches. */
+  readonly resyncInterval: Duration.DurationInput
+  readonly workers: number
+  /** Template-only changes (a new runtime image...) recreate at most this many Pods at a time. */
+  readonly rollLimit: number
+  /** Operator override: let a resync delete more than max(10, 50 %) of the managed objects. */
+  readonly allowMassDelete: boolean
+  /** A watch silent for this long (no event, no bookmark) is restarted from a fresh list. */
+  readonly watchdog: Duration.DurationInput
+}
+
+export const defaults: ControllerSettings = {
+  manifest: ManifestSettings.defaults,
+  resyncInterval: "30 seconds",
+  workers: 4,
+  rollLimit: 10,
+  allowMassDelete: false,
+  watchdog: "90 seconds"
+}
+
+/** The mass-deletion rail: deleting more than this many of `managed` objects at once needs the override. */
+export const massDeleteThreshold = (managed: number): number => Math.max(10, Math.floor(managed * 0.5))

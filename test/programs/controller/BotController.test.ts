@@ -1,0 +1,270 @@
+/** The Bot Controller against the fake cluster: the0's controller cases (§10) and our rails. */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, TestClock } from "effect"
+import { Annotation, Label, ManagedBy } from "../../../src/domain/Labels.ts"
+import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
+import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
+import { SimulatedKubelet } from "../../../src/layers/memory/MemoryKubelet.ts"
+import * as Controller from "../../../src/programs/controller/Controller.ts"
+import { botPods } from "../../../src/programs/controller/OwnedKinds.ts"
+import { Metrics } from "../../../src/programs/Metrics.ts"
+import { BotStore } from "../../../src/services/BotStore.ts"
+import { KubeApi } from "../../../src/services/KubeApi.ts"
+import { bot, ns, podNames, pods, putBot, settings, settle, world } from "./ControllerEnv.ts"
+
+const started = (s = settings) =>
+  Effect.gen(function* () {
+    const controller = yield* Controller.make(botPods, s)
+    yield* controller.run
+    yield* settle
+    return controller
+  })
+
+const metric = (name: string) =>
+  Effect.flatMap(Metrics, (m) => Effect.promise(() => m.registry.getSingleMetricAsString(name)))
+
+describe("Bot Controller", () => {
+  it.scoped("a new enabled bot gets its Pod as soon as it is notified, with the0's name and labels", () =>
+    Effect.gen(function* () {
+      const controller = yield* started()
+      yield* putBot(bot("b1"))
+      yield* controller.notify("b1")
+      yield* settle
+      const [pod] = yield* pods
+      expect(pod?.metadata.name).toBe("bot-b1")
+      expect(pod?.metadata.labels?.[Label.botId]).toBe("b1")
+      expect(pod?.metadata.labels?.[Label.managedBy]).toBe(ManagedBy.botController)
+      expect(pod?.metadata.annotations?.[Annotation.configHash]).toMatch(/^[0-9a-f]{16}$/)
+      expect(pod?.status?.phase).toBe("Running")
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("the periodic resync creates missing Pods and deletes orphans; a healthy matching Pod is left alone", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("keep"))
+      yield* putBot(bot("new"))
+      const first = yield* started()
+      expect(yield* podNames).toEqual(["bot-keep", "bot-new"])
+      const store = yield* BotStore
+      yield* store.bots.remove("new")
+      const cluster = yield* MemoryCluster
+      yield* cluster.resetCallCounts
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-keep"])
+      const calls = yield* cluster.callCounts
+      expect(calls.create + calls.update).toBe(0)
+      expect(calls.delete).toBe(1)
+      expect(first.state().firstResyncDone).toBe(true)
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a second resync with no change makes no API calls at all", () =>
+    Effect.gen(function* () {
+      for (const id of ["a", "b", "c"]) yield* putBot(bot(id))
+      yield* started()
+      const cluster = yield* MemoryCluster
+      yield* cluster.resetCallCounts
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* cluster.callCounts).toEqual({
+        get: 0,
+        list: 0,
+        create: 0,
+        update: 0,
+        patchStatus: 0,
+        delete: 0,
+        watch: 0,
+        podLogs: 0
+      })
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a config change recreates the Pod with the new fingerprint as soon as the old one is gone", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("c1", { risk: 1 }))
+      const controller = yield* started()
+      const before = (yield* pods)[0]
+      yield* putBot(bot("c1", { risk: 2 }))
+      yield* controller.notify("c1")
+      yield* settle
+      const after = (yield* pods)[0]
+      expect(after?.metadata.uid).not.toBe(before?.metadata.uid)
+      expect(after?.metadata.annotations?.[Annotation.configHash]).not.toBe(
+        before?.metadata.annotations?.[Annotation.configHash]
+      )
+      expect(after?.spec.containers[0]?.env?.find((e) => e.name === "BOT_CONFIG")?.value).toContain('"risk":2')
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("config.enabled false deletes the Pod; deleting the document deletes it too", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("d1"))
+      yield* putBot(bot("d2"))
+      const controller = yield* started()
+      yield* putBot(bot("d1", { enabled: false }))
+      yield* controller.notify("d1")
+      yield* (yield* BotStore).bots.remove("d2")
+      yield* controller.notify("d2")
+      yield* settle
+      expect(yield* podNames).toEqual([])
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a Pod that fails is replaced by a fresh one", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("f1"))
+      yield* started()
+      const kubelet = yield* SimulatedKubelet
+      const before = (yield* pods)[0]
+      yield* kubelet.failPod(ns, "bot-f1", "Evicted")
+      yield* settle
+      const after = (yield* pods)[0]
+      expect(after?.metadata.uid).not.toBe(before?.metadata.uid)
+      expect(after?.status?.phase).toBe("Running")
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a store that cannot be read deletes nothing, and the controller catches up when it is back", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("s1"))
+      const controller = yield* started()
+      const control = yield* MemoryBotStore
+      yield* control.setDown(true)
+      yield* controller.notify("s1")
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-s1"])
+      yield* putBot(bot("s2")).pipe(Effect.either)
+      yield* control.setDown(false)
+      yield* putBot(bot("s2"))
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-s1", "bot-s2"])
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("emptying the store behind the controller's back (20 bots) deletes nothing and raises the refusal", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 20; i++) yield* putBot(bot(`m${i}`))
+      const controller = yield* started()
+      expect((yield* pods).length).toBe(20)
+      yield* (yield* MemoryBotStore).clear("bots")
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect((yield* pods).length).toBe(20)
+      expect(controller.state().massDeleteBlocked).toBe(true)
+      expect(yield* metric("the0_mass_delete_refusals_total")).toContain(
+        'the0_mass_delete_refusals_total{controller="bot"} 1'
+      )
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("with the override a mass deletion proceeds", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 12; i++) yield* putBot(bot(`o${i}`))
+      yield* started({ ...settings, allowMassDelete: true })
+      yield* (yield* MemoryBotStore).clear("bots")
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* pods).toEqual([])
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("an undecodable document is skipped and reported; its Pod is kept and the others proceed", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("u1"))
+      const controller = yield* started()
+      const control = yield* MemoryBotStore
+      yield* (yield* BotStore).bots.remove("u1")
+      yield* control.insertRaw("bots", { ...bot("u1"), custom: { version: 3 } })
+      yield* putBot(bot("u2"))
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      yield* controller.notify("u1")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-u1", "bot-u2"])
+      expect(yield* metric("the0_skipped_documents_total")).toContain('reason="undecodable"')
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a document no valid Pod can be built from is reported, never crashes, and blocks no one", () =>
+    Effect.gen(function* () {
+      yield* putBot({ ...bot("bad"), custom: { ...bot("bad").custom, filePath: "x; rm -rf /" } })
+      yield* putBot(bot("good"))
+      const controller = yield* started()
+      expect(yield* podNames).toEqual(["bot-good"])
+      expect(controller.state().invalid).toEqual(["bad"])
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("objects without our labels are never touched", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      yield* api.create("Pod", ns, {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "bot-foreign", labels: { [Label.botId]: "foreign" } },
+        spec: { containers: [{ name: "x", image: "x" }] }
+      })
+      yield* started()
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-foreign"])
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a failing create is retried with backoff until it succeeds", () =>
+    Effect.gen(function* () {
+      const cluster = yield* MemoryCluster
+      yield* cluster.failNext({ verb: "create", kind: "Pod", times: 2, code: 500 })
+      yield* putBot(bot("r1"))
+      const controller = yield* started()
+      yield* controller.notify("r1")
+      yield* settle
+      expect(yield* podNames).toEqual([])
+      yield* TestClock.adjust("5 seconds")
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-r1"])
+    }).pipe(Effect.provide(world()))
+  )
+})
+
+describe("Bot Controller roll-out", () => {
+  it.scoped("after an image change at most rollLimit Pods are replaced at once, and all end up on the new image", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 6; i++) yield* putBot(bot(`t${i}`))
+      const api = yield* KubeApi
+      const kubelet = yield* SimulatedKubelet
+      const runPending = Effect.gen(function* () {
+        for (const p of yield* pods) if (p.status?.phase === "Pending") yield* kubelet.runPod(ns, p.metadata.name)
+        yield* settle
+      })
+      const first = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* started()
+          yield* runPending
+          return yield* pods
+        })
+      )
+      expect(first.length).toBe(6)
+      const next = { ...settings, rollLimit: 2, manifest: { ...settings.manifest, runtimeImage: "runtime:v2" } }
+      yield* started(next)
+      const image = (p: { spec: { containers: ReadonlyArray<{ image: string }> } }) => p.spec.containers[0]?.image
+      let maxInFlight = 0
+      for (let round = 0; round < 6; round++) {
+        const now = yield* pods
+        const inFlight =
+          now.filter((p) => image(p) === "runtime:v2" && p.status?.phase !== "Running").length + (6 - now.length)
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        yield* runPending
+      }
+      const final = yield* pods
+      expect(final.length).toBe(6)
+      expect(final.every((p) => image(p) === "runtime:v2")).toBe(true)
+      expect(maxInFlight).toBeLessThanOrEqual(2)
+      expect(maxInFlight).toBeGreaterThan(0)
+      expect(Either.isRight(yield* Effect.either(api.list("Pod", ns)))).toBe(true)
+    }).pipe(Effect.provide(world({ autoRun: false, autoTerminate: true })))
+  )
+})
