@@ -83,14 +83,20 @@ export const make = (options: MemoryClusterOptions = {}) =>
           .map((object) => ({ kind, object }))
       )
 
+    /** Removes foreground-deleted owners whose dependents are all gone, until no more can go. */
     const finishForeground = () => {
-      for (const key of [...foregroundPending]) {
-        const [kind, namespace, name] = key.split("/") as [Kind, string, string]
-        const owner = store.get(kind, namespace, name)
-        if (owner === undefined) foregroundPending.delete(key)
-        else if (owner.metadata.uid !== undefined && dependentsOf(owner.metadata.uid).length === 0) {
-          foregroundPending.delete(key)
-          store.remove(kind, namespace, name)
+      let progress = true
+      while (progress) {
+        progress = false
+        for (const key of [...foregroundPending]) {
+          const [kind, namespace, name] = key.split("/") as [Kind, string, string]
+          const owner = store.get(kind, namespace, name)
+          if (owner === undefined) foregroundPending.delete(key)
+          else if (owner.metadata.uid !== undefined && dependentsOf(owner.metadata.uid).length === 0) {
+            foregroundPending.delete(key)
+            store.remove(kind, namespace, name)
+            progress = true
+          }
         }
       }
     }

@@ -41,7 +41,7 @@ export const schedule = (
   config: Record<string, unknown> = {}
 ): BotSchedule => {
   const base = bot(id, config)
-  return { ...base, config: cron === undefined ? (base.config ?? {}) : { ...base.config, schedule: cron } }
+  return { ...base, config: cron === null ? (base.config ?? {}) : { ...base.config, schedule: cron } }
 }
 
 export const pods = Effect.flatMap(KubeApi, (api) => api.list("Pod", ns)).pipe(Effect.map((l) => l.items))
