@@ -37,7 +37,7 @@ export const bot = (id: string, config: Record<string, unknown> = {}, version = 
 
 export const schedule = (
   id: string,
-  cron: string | undefined = "0 9 * * *",
+  cron: string | null = "0 9 * * *",
   config: Record<string, unknown> = {}
 ): BotSchedule => {
   const base = bot(id, config)
