@@ -1,5 +1,7 @@
 import type { Duration } from "effect"
 import * as ManifestSettings from "../manifests/ManifestSettings.ts"
+import type { MinioCredentials } from "../manifests/MinioSecret.ts"
+import * as LeaderElection from "./LeaderElection.ts"
 
 /** What the controller manager is told at start; every field has a flag and an env var in the CLI. */
 export interface ControllerSettings {
@@ -13,6 +15,9 @@ export interface ControllerSettings {
   readonly allowMassDelete: boolean
   /** A watch silent for this long (no event, no bookmark) is restarted from a fresh list. */
   readonly watchdog: Duration.DurationInput
+  /** When set, the leader keeps the credentials Secret named in `manifest.minioSecret` holding these. */
+  readonly ownedMinioCredentials?: MinioCredentials
+  readonly leaderElection: Omit<LeaderElection.LeaderElectionSettings, "namespace">
 }
 
 export const defaults: ControllerSettings = {
@@ -21,7 +26,8 @@ export const defaults: ControllerSettings = {
   workers: 4,
   rollLimit: 10,
   allowMassDelete: false,
-  watchdog: "90 seconds"
+  watchdog: "90 seconds",
+  leaderElection: { ...LeaderElection.defaults, identity: "the0-runtime" }
 }
 
 /** The mass-deletion rail: deleting more than this many of `managed` objects at once needs the override. */

@@ -3,7 +3,8 @@
  * handed to its controller at once. With the JetStream stream THE0_EVENTS present, a durable consumer replays
  * what was published while we were away and a message is acked only once applied; without it, core queue
  * subscriptions in group `runtime`. A failing write is retried with backoff, never dropped; an event that can
- * never apply (bad JSON, no id) is reported and let go.
+ * never apply (bad JSON, no id) is reported and let go. Ingest runs on every replica; a replica that is not the
+ * leader tells the leader through a reconcile request on `the0.runtime.reconcile` (see Manager).
  */
 import { Effect, Option, Schedule, type Scope, Stream } from "effect"
 import { botSubjects, type EventTarget, eventsStream, queueGroup, scheduleSubjects } from "../../domain/BotEvent.ts"

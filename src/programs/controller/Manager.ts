@@ -1,0 +1,95 @@
+/**
+ * The controller manager: both controllers with their caches, event ingest and leader election on every
+ * replica; while this replica leads, the workers, the periodic resync and the credentials Secret. Losing the
+ * lease stops those at once; the caches stay warm for the next term and for the QueryServer. An event applied
+ * by a replica that does not lead reaches the leader as a reconcile request.
+ */
+import { Effect, FiberHandle, Schedule, type Scope, Stream } from "effect"
+import type { EventTarget } from "../../domain/BotEvent.ts"
+import type { Secret } from "../../domain/Kube.ts"
+import type { BotStore } from "../../services/BotStore.ts"
+import { EventBus } from "../../services/EventBus.ts"
+import { KubeApi } from "../../services/KubeApi.ts"
+import * as EventIngest from "../ingest/EventIngest.ts"
+import * as ReconcileRequests from "../ingest/ReconcileRequests.ts"
+import { Metrics } from "../Metrics.ts"
+import { minioSecret } from "../manifests/MinioSecret.ts"
+import * as Controller from "./Controller.ts"
+import type { ControllerSettings } from "./ControllerSettings.ts"
+import * as LeaderElection from "./LeaderElection.ts"
+import { botPods, scheduleCronJobs } from "./OwnedKinds.ts"
+
+export interface Manager {
+  readonly bots: Controller.Controller<"Pod">
+  readonly schedules: Controller.Controller<"CronJob">
+  readonly leader: LeaderElection.LeaderElection
+  /** Caches synced and, on the leader, the first resync of both controllers done. */
+  readonly ready: Effect.Effect<boolean>
+}
+
+/** Creates or updates the credentials Secret the bot Pods read. */
+const ensureSecret = (secret: Secret, namespace: string) =>
+  Effect.gen(function* () {
+    const api = yield* KubeApi
+    const name = secret.metadata.name
+    const current = yield* api
+      .get("Secret", namespace, name)
+      .pipe(Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined)))
+    if (current === undefined) yield* api.create("Secret", namespace, secret)
+    else if (JSON.stringify(current.data) !== JSON.stringify(secret.data))
+      yield* api.update("Secret", namespace, { ...current, data: secret.data ?? {} })
+  })
+
+export const make = (
+  settings: ControllerSettings
+): Effect.Effect<Manager, never, KubeApi | BotStore | EventBus | Metrics | Scope.Scope> =>
+  Effect.gen(function* () {
+    const metrics = yield* Metrics
+    const namespace = settings.manifest.namespace
+    const bots = yield* Controller.make(botPods, settings)
+    const schedules = yield* Controller.make(scheduleCronJobs, settings)
+    const leader = yield* LeaderElection.make({ ...settings.leaderElection, namespace })
+    const local: EventIngest.Notify = (target, id) => (target === "bot" ? bots.notify(id) : schedules.notify(id))
+    const bus = yield* EventBus
+    const requestLeader = (target: EventTarget, id: string) =>
+      ReconcileRequests.publish(target, id).pipe(Effect.provideService(EventBus, bus), Effect.ignore)
+    const notify: EventIngest.Notify = (target, id) =>
+      Effect.andThen(
+        local(target, id),
+        Effect.flatMap(leader.isLeader.get, (leading) => (leading ? Effect.void : requestLeader(target, id)))
+      )
+    yield* ReconcileRequests.serve(local)
+    yield* EventIngest.run(notify)
+
+    const lead = Effect.gen(function* () {
+      if (settings.ownedMinioCredentials !== undefined) {
+        const secret = minioSecret(settings.manifest, settings.ownedMinioCredentials)
+        yield* ensureSecret(secret, namespace).pipe(
+          Effect.tapError((e) => Effect.logWarning(`cannot write the credentials Secret: ${e.message}`)),
+          Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("1 minute")))),
+          Effect.forkScoped
+        )
+      }
+      yield* bots.run
+      yield* schedules.run
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+
+    const term = yield* FiberHandle.make()
+    yield* leader.isLeader.changes.pipe(
+      Stream.changes,
+      Stream.runForEach((leading) => {
+        metrics.leader.set(leading ? 1 : 0)
+        metrics.leaderTransitions.inc({ to: leading ? "leader" : "follower" })
+        return leading ? FiberHandle.run(term, lead).pipe(Effect.asVoid) : FiberHandle.clear(term)
+      }),
+      Effect.forkScoped
+    )
+
+    const ready = Effect.gen(function* () {
+      if (!bots.informer.hasSynced() || !schedules.informer.hasSynced()) return false
+      const leading = yield* leader.isLeader.get
+      return !leading || (bots.state().firstResyncDone && schedules.state().firstResyncDone)
+    })
+    return { bots, schedules, leader, ready }
+  })
