@@ -1,0 +1,113 @@
+/**
+ * The realtime proxy (controller spec §6.5): `POST http://<podIP>:<port><query_path>` to the bot's query
+ * container, through the @effect/platform `HttpClient` the caller provides. The params go both as the JSON body
+ * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the
+ * §6.5 bug). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
+ * unreadable, oversized or non-JSON answers and timeouts become the0's error messages.
+ */
+import { type HttpClient, HttpClientRequest } from "@effect/platform"
+import { Chunk, Data, type Duration, Effect, Stream } from "effect"
+import type { JsonObject } from "../../domain/Bot.ts"
+import type { RealtimeEndpoint } from "./BotResolver.ts"
+import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
+
+export interface RealtimeQuery {
+  /** Normalised, starting with `/`; may carry its own `?query` (the0's workaround), which is kept. */
+  readonly path: string
+  readonly params: JsonObject | undefined
+  readonly timeout: Duration.Duration
+  readonly maxResultBytes: number
+}
+
+/** A query-string value: strings as they are, anything else as its JSON text (SDKs see strings only). */
+const paramText = (value: unknown): string =>
+  typeof value === "string" ? value : value === null || value === undefined ? "" : JSON.stringify(value)
+
+/** The URL of the query, the params appended to any query string the path already has. */
+export const realtimeUrl = (endpoint: RealtimeEndpoint, path: string, params: JsonObject | undefined): string => {
+  const host = endpoint.ip.includes(":") ? `[${endpoint.ip}]` : endpoint.ip
+  const base = `http://${host}:${endpoint.port}${path}`
+  const entries = Object.entries(params ?? {})
+  if (entries.length === 0) return base
+  const query = new URLSearchParams(entries.map(([k, v]): [string, string] => [k, paramText(v)])).toString()
+  return `${base}${path.includes("?") ? "&" : "?"}${query}`
+}
+
+class AnswerTooLarge extends Data.TaggedError("AnswerTooLarge")<{ readonly limit: number }> {}
+
+const goNetMessages: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connect: connection refused",
+  EHOSTUNREACH: "connect: no route to host",
+  ENETUNREACH: "connect: network is unreachable",
+  ECONNRESET: "read: connection reset by peer",
+  ETIMEDOUT: "connect: connection timed out"
+}
+
+/** The transport failure in Go's words where there is an equivalent, else Node's. */
+const transportMessage = (cause: unknown, endpoint: RealtimeEndpoint): string => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && current !== null && typeof current === "object"; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && goNetMessages[code] !== undefined)
+      return `dial tcp ${endpoint.ip}:${endpoint.port}: ${goNetMessages[code]}`
+    const next = (current as { readonly cause?: unknown }).cause
+    if (next === undefined) break
+    current = next
+  }
+  return cause instanceof Error ? cause.message : String(cause)
+}
+
+/** Reads the whole body, refusing more than `limit` bytes. */
+const readLimited = <E>(stream: Stream.Stream<Uint8Array, E>, limit: number) =>
+  stream.pipe(
+    Stream.mapAccumEffect(0, (total, chunk) => {
+      const next = total + chunk.length
+      return next > limit ? Effect.fail(new AnswerTooLarge({ limit })) : Effect.succeed([next, chunk] as const)
+    }),
+    Stream.runCollect,
+    Effect.map((chunks) => {
+      const parts = Chunk.toReadonlyArray(chunks)
+      if (parts.length === 1 && parts[0] !== undefined) return parts[0]
+      return Buffer.concat(parts)
+    })
+  )
+
+/** Sends the query to the bot's query container and parses its answer; never fails. */
+export const query = (
+  client: HttpClient.HttpClient,
+  endpoint: RealtimeEndpoint,
+  request: RealtimeQuery
+): Effect.Effect<QueryOutput> => {
+  const url = realtimeUrl(endpoint, request.path, request.params)
+  const params = request.params ?? {}
+  const base = HttpClientRequest.post(url, { headers: { "content-type": "application/json" } })
+  const httpRequest =
+    Object.keys(params).length === 0
+      ? base
+      : HttpClientRequest.bodyText(base, JSON.stringify(params), "application/json")
+  const exchange = client.execute(httpRequest).pipe(
+    Effect.flatMap((response) => {
+      const length = Number(response.headers["content-length"])
+      if (Number.isFinite(length) && length > request.maxResultBytes)
+        return Effect.fail(new AnswerTooLarge({ limit: request.maxResultBytes }))
+      return readLimited(response.stream, request.maxResultBytes)
+    }),
+    Effect.scoped
+  )
+  return exchange.pipe(
+    Effect.timeout(request.timeout),
+    Effect.map(parseQueryOutput),
+    Effect.catchAll(
+      (error): Effect.Effect<QueryOutput> =>
+        Effect.succeed(
+          error._tag === "TimeoutException"
+            ? failed(`failed to execute query request: Post "${url}": context deadline exceeded`)
+            : error._tag === "AnswerTooLarge"
+              ? failed(`failed to read query response: larger than ${error.limit} bytes`)
+              : error._tag === "RequestError"
+                ? failed(`failed to execute query request: Post "${url}": ${transportMessage(error.cause, endpoint)}`)
+                : failed(`failed to read query response: ${transportMessage(error.cause ?? error, endpoint)}`)
+        )
+    )
+  )
+}
