@@ -3,14 +3,34 @@
  */
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Console, Effect } from "effect"
+import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
 
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
-  Command.withSubcommands([Version.command])
+  Command.withSubcommands([Render.command, Version.command])
 )
 
 const cli = Command.run(root, { name: "the0-runtime", version: Version.version })
 
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: false }))
+/** Bad input on stdin exits with code 2, as `render` promises. */
+const exitOnInputError = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(
+    self,
+    (error) => error instanceof Render.RenderInputError,
+    (error) =>
+      Console.error(`error: ${(error as Render.RenderInputError).detail}`).pipe(
+        Effect.andThen(
+          Effect.sync(() => {
+            process.exitCode = 2
+          })
+        )
+      )
+  )
+
+cli(process.argv).pipe(
+  exitOnInputError,
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: false })
+)
