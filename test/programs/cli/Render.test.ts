@@ -40,6 +40,7 @@ describe("render", () => {
         resourceVersion: _r,
         creationTimestamp: _c,
         generation: _g,
+        managedFields: _m,
         ...meta
       } = created?.metadata ?? { name: "" }
       expect({
