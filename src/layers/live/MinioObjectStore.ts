@@ -1,0 +1,477 @@
+/**
+ * The ObjectStore port over the MinIO JavaScript client (`minio@8`), for MinIO, S3 and R2 (runtime spec §4.4-§4.6,
+ * §6). S3 error codes become the port's tagged errors. Server-side compose is our own multipart flow of part copies:
+ * an upload that fails after it was created is aborted on a fresh, uninterruptible context with its own deadline,
+ * so a cancelled caller never leaves an incomplete upload behind (spec §9 item 14).
+ *
+ * Configuration is the0's: `MINIO_ENDPOINT` (`host:port`, no scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`,
+ * `MINIO_USE_SSL` (only `true` enables TLS), with the0's messages for missing values, checked in that order.
+ */
+import type { Readable } from "node:stream"
+import { Data, Duration, Effect, Layer } from "effect"
+import * as Minio from "minio"
+import {
+  type CompletedPart,
+  type IncompleteUpload,
+  NoSuchBucket,
+  NoSuchKey,
+  NoSuchUpload,
+  type ObjectInfo,
+  type ObjectRef,
+  ObjectStore,
+  ObjectStoreError,
+  type ObjectStoreService
+} from "../../services/ObjectStore.ts"
+
+/** A missing or malformed MinIO setting; the message is the0's (`MINIO_ENDPOINT is required`). */
+export class MinioConfigError extends Data.TaggedError("MinioConfigError")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+export interface MinioConfig {
+  readonly endpoint: string
+  readonly accessKey: string
+  readonly secretKey: string
+  readonly useSSL: boolean
+  /** Skips the client's bucket-location lookups when set (`MINIO_REGION`, ours; R2 wants `auto`). */
+  readonly region?: string
+}
+
+/** Reads the settings from an environment, as the0's `LoadConfigFromEnv` does. */
+export const configFromEnv = (
+  env: Readonly<Record<string, string | undefined>>
+): Effect.Effect<MinioConfig, MinioConfigError> => {
+  for (const name of ["MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"] as const) {
+    if ((env[name] ?? "") === "") return Effect.fail(new MinioConfigError({ detail: `${name} is required` }))
+  }
+  const region = env.MINIO_REGION ?? ""
+  return Effect.succeed({
+    endpoint: env.MINIO_ENDPOINT ?? "",
+    accessKey: env.MINIO_ACCESS_KEY ?? "",
+    secretKey: env.MINIO_SECRET_KEY ?? "",
+    useSSL: env.MINIO_USE_SSL === "true",
+    ...(region === "" ? {} : { region })
+  })
+}
+
+/** `host:port`, `host` or `[v6]:port` into the client's parts; a scheme or a bad port is an error naming the value. */
+export const parseEndpoint = (
+  endpoint: string,
+  useSSL: boolean
+): Effect.Effect<{ readonly host: string; readonly port: number }, MinioConfigError> => {
+  const bad = (why: string) =>
+    Effect.fail(new MinioConfigError({ detail: `MINIO_ENDPOINT ${JSON.stringify(endpoint)} ${why}` }))
+  if (endpoint.includes("://")) return bad("must be host:port without a scheme")
+  const match = /^(\[[^\]]+\]|[^:/]+)(?::(\d+))?$/.exec(endpoint)
+  if (match === null) return bad("is not host:port")
+  const host = (match[1] ?? "").replace(/^\[|\]$/g, "")
+  const port = match[2] === undefined ? (useSSL ? 443 : 80) : Number(match[2])
+  if (port < 1 || port > 65535) return bad("has an invalid port")
+  return Effect.succeed({ host, port })
+}
+
+/** Bounded time for an abort or a cleanup that runs after a failure. */
+const cleanupDeadline = Duration.seconds(30)
+
+interface S3ErrorShape {
+  readonly code?: unknown
+  readonly message?: unknown
+  readonly bucketname?: unknown
+  readonly key?: unknown
+  readonly name?: unknown
+}
+
+const errorCode = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return "Unknown"
+  const { code, name } = error as S3ErrorShape
+  if (typeof code === "string" && code !== "") return code
+  return typeof name === "string" && name !== "" && name !== "Error" ? name : "Unknown"
+}
+
+const errorDetail = (error: unknown): string =>
+  error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
+
+interface Context {
+  readonly operation: string
+  readonly bucket: string
+  readonly key?: string
+  readonly uploadId?: string
+}
+
+/** The port's error for a client failure in `context`. `NotFound` comes from HEAD requests, which have no body. */
+const mapError = (context: Context, error: unknown): NoSuchKey | NoSuchBucket | NoSuchUpload | ObjectStoreError => {
+  const code = errorCode(error)
+  const { bucket, key = "" } = context
+  switch (code) {
+    case "NoSuchBucket":
+      return new NoSuchBucket({ bucket: bucketOf(error) ?? bucket })
+    case "NoSuchKey":
+      return new NoSuchKey({ bucket, key })
+    case "NoSuchUpload":
+      return new NoSuchUpload({ bucket, key, uploadId: context.uploadId ?? "" })
+    default:
+      return new ObjectStoreError({
+        operation: context.operation,
+        bucket,
+        ...(context.key === undefined ? {} : { key: context.key }),
+        code,
+        detail: errorDetail(error),
+        cause: error
+      })
+  }
+}
+
+const bucketOf = (error: unknown): string | undefined => {
+  const value = typeof error === "object" && error !== null ? (error as S3ErrorShape).bucketname : undefined
+  return typeof value === "string" && value !== "" ? value : undefined
+}
+
+const readAll = (stream: Readable): Promise<Uint8Array> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+    stream.on("error", reject)
+    stream.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))))
+  })
+
+const collect = <A>(stream: NodeJS.ReadableStream): Promise<Array<A>> =>
+  new Promise((resolve, reject) => {
+    const items: Array<A> = []
+    stream.on("data", (item: A) => items.push(item))
+    stream.on("error", reject)
+    stream.on("end", () => resolve(items))
+  })
+
+const unquote = (etag: string): string => etag.replace(/^"|"$/g, "")
+
+const copySource = (source: ObjectRef): string =>
+  `${source.bucket}/${source.key.split("/").map(encodeURIComponent).join("/")}`
+
+/** S3 sorts keys by their UTF-8 bytes; so do we, whatever order pages come in. */
+const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
+
+/** The service over an existing client. */
+export const fromClient = (client: Minio.Client): ObjectStoreService => {
+  const call = <A>(context: Context, run: () => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: (error) => mapError(context, error) })
+
+  /** Like `call`, for operations whose port type has no NoSuchKey/NoSuchUpload: those become ObjectStoreError. */
+  const callBucket = <A>(context: Context, run: () => Promise<A>): Effect.Effect<A, NoSuchBucket | ObjectStoreError> =>
+    Effect.catchTags(call(context, run), {
+      NoSuchKey: (error) => Effect.fail(asStoreError(context, "NoSuchKey", error)),
+      NoSuchUpload: (error) => Effect.fail(asStoreError(context, "NoSuchUpload", error))
+    })
+
+  const asStoreError = (context: Context, code: string, error: Error) =>
+    new ObjectStoreError({ operation: context.operation, bucket: context.bucket, code, detail: error.message })
+
+  const onlyStoreError = <A>(effect: Effect.Effect<A, NoSuchKey | NoSuchBucket | NoSuchUpload | ObjectStoreError>) =>
+    Effect.mapError(effect, (error) =>
+      error._tag === "ObjectStoreError"
+        ? error
+        : new ObjectStoreError({ operation: "bucket", bucket: "", code: error._tag, detail: error.message })
+    )
+
+  const bucketExists = (bucket: string) =>
+    onlyStoreError(call({ operation: "bucketExists", bucket }, () => client.bucketExists(bucket)))
+
+  /** HEAD answers a bare 404 for a missing key and a missing bucket alike: ask which. */
+  const notFound = (bucket: string, key: string) =>
+    Effect.flatMap(bucketExists(bucket), (exists) =>
+      Effect.fail(exists ? new NoSuchKey({ bucket, key }) : new NoSuchBucket({ bucket }))
+    )
+
+  const stat = (bucket: string, key: string): Effect.Effect<ObjectInfo, NoSuchKey | NoSuchBucket | ObjectStoreError> =>
+    call({ operation: "stat", bucket, key }, () => client.statObject(bucket, key)).pipe(
+      Effect.catchIf(
+        (error) => error._tag === "ObjectStoreError" && error.code === "NotFound",
+        () => notFound(bucket, key)
+      ),
+      Effect.catchTag("NoSuchUpload", (error) =>
+        Effect.fail(asStoreError({ operation: "stat", bucket }, "NoSuchUpload", error))
+      ),
+      Effect.map((info) => {
+        const contentType = info.metaData["content-type"]
+        return {
+          key,
+          size: info.size,
+          etag: unquote(info.etag),
+          lastModified: info.lastModified,
+          ...(typeof contentType === "string" ? { contentType } : {})
+        }
+      })
+    )
+
+  const abortQuietly = (bucket: string, key: string, uploadId: string) =>
+    call({ operation: "abortMultipartUpload", bucket, key, uploadId }, () =>
+      client.abortMultipartUpload(bucket, key, uploadId)
+    ).pipe(Effect.interruptible, Effect.timeout(cleanupDeadline), Effect.ignore)
+
+  const withoutUploadError = <A>(
+    context: Context,
+    effect: Effect.Effect<A, NoSuchKey | NoSuchBucket | NoSuchUpload | ObjectStoreError>
+  ): Effect.Effect<A, NoSuchKey | NoSuchBucket | ObjectStoreError> =>
+    Effect.catchTag(effect, "NoSuchUpload", (error) => Effect.fail(asStoreError(context, "NoSuchUpload", error)))
+
+  const service: ObjectStoreService = {
+    bucketExists,
+
+    ensureBucket: (bucket) =>
+      Effect.tryPromise({
+        try: () => client.makeBucket(bucket),
+        catch: (error) => error
+      }).pipe(
+        Effect.catchAll((error) => {
+          const code = errorCode(error)
+          return code === "BucketAlreadyOwnedByYou" || code === "BucketAlreadyExists"
+            ? Effect.void
+            : Effect.fail(
+                new ObjectStoreError({
+                  operation: "ensureBucket",
+                  bucket,
+                  code,
+                  detail: errorDetail(error),
+                  cause: error
+                })
+              )
+        })
+      ),
+
+    get: (bucket, key) =>
+      withoutUploadError(
+        { operation: "get", bucket, key },
+        call({ operation: "get", bucket, key }, async () => readAll(await client.getObject(bucket, key)))
+      ),
+
+    put: (bucket, key, body, options) =>
+      callBucket({ operation: "put", bucket, key }, () =>
+        client.putObject(bucket, key, Buffer.from(body.buffer, body.byteOffset, body.byteLength), body.byteLength, {
+          "Content-Type": options?.contentType ?? "application/octet-stream"
+        })
+      ).pipe(Effect.map((info) => ({ etag: unquote(info.etag) }))),
+
+    stat,
+
+    list: (bucket, prefix = "") =>
+      callBucket({ operation: "list", bucket }, () =>
+        collect<Minio.BucketItem>(client.listObjectsV2(bucket, prefix, true))
+      ).pipe(
+        Effect.map((items) =>
+          items
+            .flatMap(
+              (item): Array<ObjectInfo> =>
+                item.name === undefined
+                  ? []
+                  : [{ key: item.name, size: item.size, etag: unquote(item.etag), lastModified: item.lastModified }]
+            )
+            .sort((a, b) => compareKeys(a.key, b.key))
+        )
+      ),
+
+    remove: (bucket, key) => callBucket({ operation: "remove", bucket, key }, () => client.removeObject(bucket, key)),
+
+    copy: (source, destination) =>
+      withoutUploadError(
+        { operation: "copy", bucket: destination.bucket, key: destination.key },
+        call({ operation: "copy", bucket: source.bucket, key: source.key }, () =>
+          client.copyObject(
+            new Minio.CopySourceOptions({ Bucket: source.bucket, Object: source.key }),
+            new Minio.CopyDestinationOptions({ Bucket: destination.bucket, Object: destination.key })
+          )
+        )
+      ).pipe(Effect.asVoid),
+
+    compose: (destination, sources, options) =>
+      Effect.gen(function* () {
+        const { bucket, key } = destination
+        const first = sources[0]
+        if (first === undefined) {
+          return yield* new ObjectStoreError({
+            operation: "compose",
+            bucket,
+            key,
+            code: "InvalidArgument",
+            detail: "no source objects"
+          })
+        }
+        const contentType = options?.contentType ?? (yield* stat(first.bucket, first.key)).contentType
+        const uploadId = yield* withoutUploadError(
+          { operation: "compose", bucket, key },
+          call({ operation: "compose", bucket, key }, () =>
+            client.initiateNewMultipartUpload(
+              bucket,
+              key,
+              contentType === undefined ? {} : { "Content-Type": contentType }
+            )
+          )
+        )
+        const copyParts = Effect.forEach(sources, (source, index) =>
+          withoutUploadError(
+            { operation: "compose", bucket, key },
+            call({ operation: "compose", bucket: source.bucket, key: source.key, uploadId }, () =>
+              client.uploadPart({
+                bucketName: bucket,
+                objectName: key,
+                uploadID: uploadId,
+                partNumber: index + 1,
+                headers: { "x-amz-copy-source": copySource(source) }
+              })
+            )
+          ).pipe(Effect.map((part) => ({ part: index + 1, etag: unquote(part.etag) })))
+        )
+        yield* copyParts.pipe(
+          Effect.flatMap((parts) =>
+            withoutUploadError(
+              { operation: "compose", bucket, key },
+              call({ operation: "compose", bucket, key, uploadId }, () =>
+                client.completeMultipartUpload(bucket, key, uploadId, parts)
+              )
+            )
+          ),
+          Effect.onError(() => abortQuietly(bucket, key, uploadId))
+        )
+      }),
+
+    createMultipartUpload: (bucket, key, options) =>
+      callBucket({ operation: "createMultipartUpload", bucket, key }, () =>
+        client.initiateNewMultipartUpload(
+          bucket,
+          key,
+          options?.contentType === undefined ? {} : { "Content-Type": options.contentType }
+        )
+      ),
+
+    uploadPart: (bucket, key, uploadId, partNumber, body) =>
+      Effect.catchTag(
+        call({ operation: "uploadPart", bucket, key, uploadId }, () =>
+          client.uploadPart(
+            { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber, headers: {} },
+            Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+          )
+        ),
+        "NoSuchKey",
+        () => Effect.fail(new NoSuchUpload({ bucket, key, uploadId }))
+      ).pipe(Effect.map((part): CompletedPart => ({ partNumber, etag: unquote(part.etag) }))),
+
+    completeMultipartUpload: (bucket, key, uploadId, parts) =>
+      Effect.catchTag(
+        call({ operation: "completeMultipartUpload", bucket, key, uploadId }, () =>
+          client.completeMultipartUpload(
+            bucket,
+            key,
+            uploadId,
+            parts.map((part) => ({ part: part.partNumber, etag: part.etag }))
+          )
+        ),
+        "NoSuchKey",
+        () => Effect.fail(new NoSuchUpload({ bucket, key, uploadId }))
+      ).pipe(Effect.map((result) => ({ etag: unquote(result.etag) }))),
+
+    /** MinIO answers 204 to an abort of an unknown upload; S3 says NoSuchUpload, and so do we (we look first). */
+    abortMultipartUpload: (bucket, key, uploadId) =>
+      Effect.gen(function* () {
+        const open = yield* Effect.mapError(service.listIncompleteUploads(bucket, key), (error) =>
+          error._tag === "NoSuchBucket" ? new NoSuchUpload({ bucket, key, uploadId }) : error
+        )
+        if (!open.some((upload) => upload.key === key && upload.uploadId === uploadId)) {
+          return yield* new NoSuchUpload({ bucket, key, uploadId })
+        }
+        yield* Effect.catchTag(
+          call({ operation: "abortMultipartUpload", bucket, key, uploadId }, () =>
+            client.abortMultipartUpload(bucket, key, uploadId)
+          ),
+          "NoSuchKey",
+          () => Effect.fail(new NoSuchUpload({ bucket, key, uploadId }))
+        )
+      }),
+
+    listIncompleteUploads: (bucket, prefix = "") =>
+      Effect.gen(function* () {
+        const uploads: Array<IncompleteUpload> = []
+        let keyMarker = ""
+        let uploadIdMarker = ""
+        for (;;) {
+          const page = yield* callBucket({ operation: "listIncompleteUploads", bucket }, () =>
+            client.listIncompleteUploadsQuery(bucket, prefix, keyMarker, uploadIdMarker, "")
+          )
+          for (const upload of page.uploads) {
+            uploads.push({ key: upload.key, uploadId: upload.uploadId, initiated: new Date(upload.initiated) })
+          }
+          if (!page.isTruncated) break
+          keyMarker = page.nextKeyMarker
+          uploadIdMarker = page.nextUploadIdMarker
+        }
+        return uploads.sort((a, b) => compareKeys(a.key, b.key) || a.initiated.getTime() - b.initiated.getTime())
+      })
+  }
+  return service
+}
+
+/** A client for `config`; buffers always go in one PUT (the part size is S3's 5 GiB maximum). */
+export const makeClient = (config: MinioConfig): Effect.Effect<Minio.Client, MinioConfigError> =>
+  Effect.flatMap(parseEndpoint(config.endpoint, config.useSSL), ({ host, port }) =>
+    Effect.try({
+      try: () =>
+        new Minio.Client({
+          endPoint: host,
+          port,
+          useSSL: config.useSSL,
+          accessKey: config.accessKey,
+          secretKey: config.secretKey,
+          partSize: 5 * 1024 * 1024 * 1024,
+          ...(config.region === undefined ? {} : { region: config.region })
+        }),
+      catch: (error) => new MinioConfigError({ detail: `invalid MinIO settings: ${errorDetail(error)}` })
+    })
+  )
+
+export const make = (config: MinioConfig): Effect.Effect<ObjectStoreService, MinioConfigError> =>
+  Effect.map(makeClient(config), fromClient)
+
+export const layer = (config: MinioConfig): Layer.Layer<ObjectStore, MinioConfigError> =>
+  Layer.effect(ObjectStore, make(config))
+
+/**
+ * A store whose every operation fails with `ObjectStoreError` code `ConfigError` and the0's message: for the in-Pod
+ * runtime, where missing MinIO settings fail the storage steps that need them, not the process (spec §3.4, §9.16).
+ */
+export const unconfigured = (error: MinioConfigError): ObjectStoreService => {
+  const fail = (operation: string, bucket: string) =>
+    Effect.fail(new ObjectStoreError({ operation, bucket, code: "ConfigError", detail: error.detail }))
+  return {
+    bucketExists: (bucket) => fail("bucketExists", bucket),
+    ensureBucket: (bucket) => fail("ensureBucket", bucket),
+    get: (bucket) => fail("get", bucket),
+    put: (bucket) => fail("put", bucket),
+    stat: (bucket) => fail("stat", bucket),
+    list: (bucket) => fail("list", bucket),
+    remove: (bucket) => fail("remove", bucket),
+    copy: (_source, destination) => fail("copy", destination.bucket),
+    compose: (destination) => fail("compose", destination.bucket),
+    createMultipartUpload: (bucket) => fail("createMultipartUpload", bucket),
+    uploadPart: (bucket) => fail("uploadPart", bucket),
+    completeMultipartUpload: (bucket) => fail("completeMultipartUpload", bucket),
+    abortMultipartUpload: (bucket) => fail("abortMultipartUpload", bucket),
+    listIncompleteUploads: (bucket) => fail("listIncompleteUploads", bucket)
+  }
+}
+
+/** Like `layerFromEnv`, but missing settings give the `unconfigured` store instead of failing the layer. */
+export const layerFromEnvDeferred: Layer.Layer<ObjectStore> = Layer.effect(
+  ObjectStore,
+  Effect.suspend(() => configFromEnv(process.env)).pipe(
+    Effect.flatMap(make),
+    Effect.catchAll((error) => Effect.succeed(unconfigured(error)))
+  )
+)
+
+/** The store configured from `process.env`, failing with the0's message when a variable is missing. */
+export const layerFromEnv: Layer.Layer<ObjectStore, MinioConfigError> = Layer.effect(
+  ObjectStore,
+  Effect.flatMap(
+    Effect.suspend(() => configFromEnv(process.env)),
+    make
+  )
+)
