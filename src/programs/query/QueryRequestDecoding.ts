@@ -168,7 +168,7 @@ const scan = (b: Uint8Array): Scanned => {
     if (colon !== 0x3a) throw invalid(colon, "after object key")
     i++
     skip()
-    valueAt = i
+    if (stack.length === 1) valueAt = i
   }
   const push = (c: number, kind: "object" | "array") => {
     stack.push(kind)

@@ -7,7 +7,7 @@
  * no API call); `layer` serves it on the configured port with Node's HTTP server, its timeouts agreeing with the
  * longest query.
  */
-import { createServer } from "node:http"
+import { createServer, IncomingMessage } from "node:http"
 import {
   type HttpApp,
   type HttpClient,
@@ -19,7 +19,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpClient, NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Clock, Duration, Effect, Either, FiberSet, Layer, Option, type Scope } from "effect"
 import { normaliseQueryPath } from "../../domain/Query.ts"
 import { BotStore } from "../../services/BotStore.ts"
@@ -75,6 +75,58 @@ export interface QueryServer {
   /** The @effect/platform app serving `handle`. */
   readonly app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>
   readonly jobsInFlight: () => number
+}
+
+/**
+ * The request body, at most `limit` bytes. On Node it is read from the socket directly, so that a body that turns
+ * out too large is drained and answered with 413 (the platform's own reader destroys the socket instead).
+ */
+const readBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number
+): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> => {
+  const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
+  if (!(source instanceof IncomingMessage))
+    return request.arrayBuffer.pipe(
+      Effect.map((buffer) => new Uint8Array(buffer)),
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+      Effect.mapError((error) =>
+        error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
+          ? new BodyTooLarge()
+          : new BodyUnreadable(error.cause instanceof Error ? error.cause.message : error.message)
+      )
+    )
+  return Effect.async<Uint8Array, BodyTooLarge | BodyUnreadable>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const detach = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        detach()
+        source.resume()
+        resume(Effect.fail(new BodyTooLarge()))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      detach()
+      resume(Effect.succeed(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)))
+    }
+    const onError = (error: Error) => {
+      detach()
+      resume(Effect.fail(new BodyUnreadable(error.message)))
+    }
+    source.on("data", onData)
+    source.on("end", onEnd)
+    source.on("error", onError)
+    return Effect.sync(detach)
+  })
 }
 
 /** Go's `time.RFC3339Nano` of a UTC instant: fractional seconds without trailing zeros. */
@@ -213,25 +265,29 @@ export const make = (
                     mode = m
                   })
                 : Effect.succeed(notFound)
-        return Effect.tap(answer, observe)
+        return answer.pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError("query server: unexpected failure", cause).pipe(
+              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.map((now) => errorResponse(500, "internal error", now))
+            )
+          ),
+          Effect.tap(observe)
+        )
       })
 
     const app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest> = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const response = yield* handle({
-        method: request.method,
-        url: request.url,
-        header: (name) => request.headers[name],
-        body: request.arrayBuffer.pipe(
-          Effect.map((buffer) => new Uint8Array(buffer)),
-          HttpIncomingMessage.withMaxBodySize(Option.some(settings.maxBodyBytes)),
-          Effect.mapError((error) =>
-            error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
-              ? new BodyTooLarge()
-              : new BodyUnreadable(error.cause instanceof Error ? error.cause.message : error.message)
-          )
-        )
-      })
+      // the platform runs apps uninterruptibly: without this, timeouts could not interrupt a query, nor could a
+      // client that hangs up
+      const response = yield* Effect.interruptible(
+        handle({
+          method: request.method,
+          url: request.url,
+          header: (name) => request.headers[name],
+          body: readBody(request, settings.maxBodyBytes)
+        })
+      )
       return HttpServerResponse.text(response.body, {
         status: response.status,
         contentType: response.contentType,
