@@ -4,12 +4,20 @@
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
+import { layerFromEnvDeferred as minioObjectStoreFromEnv } from "./layers/live/MinioObjectStore.ts"
+import * as Daemon from "./programs/cli/Daemon.ts"
+import * as Execute from "./programs/cli/Execute.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
 
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
-  Command.withSubcommands([Render.command, Version.command])
+  Command.withSubcommands([
+    Render.command,
+    Version.command,
+    Execute.command.pipe(Command.provide(minioObjectStoreFromEnv)),
+    Daemon.command.pipe(Command.provide(minioObjectStoreFromEnv))
+  ])
 )
 
 const cli = Command.run(root, { name: "the0-runtime", version: Version.version })

@@ -1,0 +1,69 @@
+/**
+ * `the0-runtime daemon sync --bot-id ID [--state-path] [--logs-path] [--interval] [--watch-done] [--readiness-port]`,
+ * the0's sync sidecar (runtime spec §2, §4.1). Exit 0 after the final sync; 1 with `Error: <err>` when it cannot
+ * start (e.g. `MINIO_ENDPOINT is required`).
+ */
+import { Command, Options } from "@effect/cli"
+import { Effect } from "effect"
+import { daemonSync, parseGoDuration } from "../runtime/DaemonSync.ts"
+import * as SlogLogger from "../runtime/SlogLogger.ts"
+import { storageSettings } from "../runtime/StorageSettings.ts"
+import { runToExit } from "./ProcessExit.ts"
+
+const syncOptions = {
+  botId: Options.text("bot-id").pipe(Options.withDescription("The bot whose state and logs to sync (required)")),
+  statePath: Options.text("state-path").pipe(Options.withDefault("/state"), Options.withDescription("State directory")),
+  logsPath: Options.text("logs-path").pipe(
+    Options.withDefault("/var/the0/logs"),
+    Options.withDescription("Directory of bot.log")
+  ),
+  interval: Options.text("interval").pipe(
+    Options.withDefault("60s"),
+    Options.withDescription("Periodic sync interval, a Go duration")
+  ),
+  watchDone: Options.text("watch-done").pipe(
+    Options.withDefault(""),
+    Options.withDescription("Stop after a final sync when this file appears")
+  ),
+  readinessPort: Options.integer("readiness-port").pipe(
+    Options.withDefault(0),
+    Options.withDescription("Serve /readyz and /healthz on this port (0: off)")
+  )
+}
+
+const sync = Command.make("sync", syncOptions, (options) =>
+  runToExit((stopRequested) =>
+    Effect.gen(function* () {
+      const interval = parseGoDuration(options.interval)
+      if (interval === undefined) {
+        process.stderr.write(`Error: invalid --interval ${JSON.stringify(options.interval)}\n`)
+        return 1
+      }
+      const result = yield* Effect.either(
+        daemonSync(
+          {
+            botId: options.botId,
+            statePath: options.statePath,
+            logsPath: options.logsPath,
+            interval,
+            watchDone: options.watchDone,
+            readinessPort: options.readinessPort,
+            storage: storageSettings(process.env)
+          },
+          stopRequested
+        )
+      )
+      if (result._tag === "Left") {
+        yield* Effect.logError(result.left.message)
+        process.stderr.write(`Error: ${result.left.message}\n`)
+        return 1
+      }
+      return 0
+    }).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
+  )
+).pipe(Command.withDescription("Sync the state directory and bot.log to object storage (the sync sidecar)"))
+
+export const command = Command.make("daemon").pipe(
+  Command.withDescription("In-Pod daemons"),
+  Command.withSubcommands([sync])
+)

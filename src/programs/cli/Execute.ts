@@ -1,0 +1,40 @@
+/**
+ * `the0-runtime execute [--skip-sync] [--skip-query-server] [--query-server-only] [--query PATH]`, the0's flags
+ * (runtime spec §2, §3). Configuration comes from the environment (§3.1); the exit code is the mode's (§3.11).
+ */
+import { Command, Options } from "@effect/cli"
+import { Effect } from "effect"
+import type { ObjectStore } from "../../services/ObjectStore.ts"
+import { execute } from "../runtime/Execute.ts"
+import { ConfigurationError, executeSettings } from "../runtime/ExecuteSettings.ts"
+import * as SlogLogger from "../runtime/SlogLogger.ts"
+import { runToExit } from "./ProcessExit.ts"
+
+const flags = {
+  skipSync: Options.boolean("skip-sync").pipe(Options.withDescription("Do not run the in-process sync")),
+  skipQueryServer: Options.boolean("skip-query-server").pipe(
+    Options.withDescription("Do not start the query server child for realtime bots")
+  ),
+  queryServerOnly: Options.boolean("query-server-only").pipe(
+    Options.withDescription("Run only the query server (the query-server container of a realtime Pod)")
+  ),
+  query: Options.text("query").pipe(
+    Options.withDefault(""),
+    Options.withDescription("Run this one-shot query (overrides QUERY_PATH)")
+  )
+}
+
+export const command = Command.make("execute", flags, (options) =>
+  runToExit(
+    (stopRequested): Effect.Effect<number, never, ObjectStore> =>
+      Effect.gen(function* () {
+        yield* Effect.logInfo("Execute command starting...")
+        const settings = executeSettings(process.env, options)
+        if (settings instanceof ConfigurationError) {
+          yield* Effect.logError(`Configuration error: ${settings.message}`)
+          return 1
+        }
+        return yield* execute(settings, stopRequested)
+      }).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
+  )
+).pipe(Command.withDescription("Run a bot, a one-shot query or a query server inside a bot container"))

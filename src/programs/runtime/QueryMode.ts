@@ -1,0 +1,88 @@
+/**
+ * One-shot query mode (runtime spec §3.9): code and state (read-only by convention, never uploaded), then the query
+ * entrypoint with `QUERY_PATH`/`QUERY_PARAMS`, then `<query dir>/result.json` uploaded to `QUERY_RESULT_KEY` in the
+ * query-results bucket, even when the query failed. Unlike the0, compiled query entrypoints are made executable.
+ */
+import { mkdir, readFile } from "node:fs/promises"
+import * as path from "node:path"
+import { Data, Effect } from "effect"
+import { ObjectStore } from "../../services/ObjectStore.ts"
+import { envFor, stateLocation } from "./BotMode.ts"
+import { runProcess } from "./ChildProcess.ts"
+import { downloadCode } from "./CodeBundle.ts"
+import type { ExecuteSettings } from "./ExecuteSettings.ts"
+import { ensureExecutable, queryCommand } from "./Launchers.ts"
+import { downloadState } from "./StateTransfer.ts"
+import { describeStoreError } from "./StoreErrors.ts"
+
+export class QueryResultError extends Data.TaggedError("QueryResultError")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+export const resultFileName = "result.json"
+
+/** Uploads the result file, creating the bucket when missing. */
+export const uploadQueryResult = (settings: ExecuteSettings): Effect.Effect<void, QueryResultError, ObjectStore> =>
+  Effect.gen(function* () {
+    const store = yield* ObjectStore
+    const file = path.join(settings.queryDir, resultFileName)
+    const bucket = settings.storage.queryResultsBucket
+    const body = yield* Effect.tryPromise({
+      try: () => readFile(file),
+      catch: (error) => new QueryResultError({ detail: `failed to read result file ${file}: ${String(error)}` })
+    })
+    const fail = (error: Parameters<typeof describeStoreError>[0]) =>
+      new QueryResultError({
+        detail: `failed to upload query result to ${bucket}/${settings.queryResultKey}: ${describeStoreError(error)}`
+      })
+    yield* Effect.mapError(store.ensureBucket(bucket), fail)
+    yield* Effect.mapError(store.put(bucket, settings.queryResultKey, body, { contentType: "application/json" }), fail)
+  })
+
+export const runQuery = (
+  settings: ExecuteSettings,
+  stopRequested: Effect.Effect<void>
+): Effect.Effect<number, never, ObjectStore> =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo(`Running ephemeral query: ${settings.queryPath}`)
+    const downloaded = yield* Effect.either(
+      downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
+    )
+    if (downloaded._tag === "Left") {
+      yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
+      return 1
+    }
+    const entrypoint = settings.queryEntrypoint !== "" ? settings.queryEntrypoint : settings.entrypoint
+    yield* ensureExecutable(settings.runtime, settings.codePath, entrypoint, "").pipe(
+      Effect.catchAll((error) => Effect.logWarning(error.message))
+    )
+    yield* downloadState(stateLocation(settings)).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`No existing state: ${error.message}`))
+    )
+    const madeDir = yield* Effect.either(Effect.tryPromise(() => mkdir(settings.queryDir, { recursive: true })))
+    if (madeDir._tag === "Left") {
+      yield* Effect.logError(`Failed to create ${settings.queryDir}: ${String(madeDir.left.error)}`)
+      return 1
+    }
+    const result = yield* runProcess(
+      {
+        command: queryCommand(settings.runtime, entrypoint, settings.codePath),
+        cwd: settings.codePath,
+        env: envFor(settings, entrypoint, settings.queryPath),
+        stopGrace: settings.stopGrace
+      },
+      stopRequested
+    )
+    yield* Effect.logInfo(`Query process completed with exit code: ${result.exitCode}`)
+    if (settings.queryResultKey !== "") {
+      yield* Effect.logInfo(`Uploading query result to MinIO key: ${settings.queryResultKey}`)
+      const uploaded = yield* Effect.either(uploadQueryResult(settings))
+      if (uploaded._tag === "Left") {
+        yield* Effect.logError(uploaded.left.message)
+        return 1
+      }
+    }
+    return result.stopped ? 1 : result.exitCode
+  })

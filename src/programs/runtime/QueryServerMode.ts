@@ -1,0 +1,76 @@
+/**
+ * Query-server-only mode, the `query-server` container of a realtime Pod (runtime spec §3.10). The bot container
+ * writes the code on the shared `/bot`; we wait up to 60 s for the query entrypoint to appear there and use it as it
+ * is (re-extracting would hit "text file busy"). Only when it does not appear do we download the code and the state
+ * ourselves; otherwise the bot container restores the shared `/state`, and a second extraction here would overwrite
+ * the bot's newer writes with the stored state (a fix, COMPATIBILITY.md).
+ */
+import { access } from "node:fs/promises"
+import * as path from "node:path"
+import { Duration, Effect, Schedule } from "effect"
+import type { ObjectStore } from "../../services/ObjectStore.ts"
+import { envFor, stateLocation } from "./BotMode.ts"
+import { runProcess } from "./ChildProcess.ts"
+import { downloadCode } from "./CodeBundle.ts"
+import type { ExecuteSettings } from "./ExecuteSettings.ts"
+import { ensureExecutable, queryCommand } from "./Launchers.ts"
+import { downloadState } from "./StateTransfer.ts"
+
+const exists = (file: string): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    access(file).then(
+      () => true,
+      () => false
+    )
+  )
+
+/** Polls once a second until `file` exists or `wait` has passed. */
+export const waitForFile = (file: string, wait: Duration.Duration): Effect.Effect<boolean> =>
+  exists(file).pipe(
+    Effect.filterOrFail((found) => found),
+    Effect.retry(Schedule.spaced(Duration.seconds(1))),
+    Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false }),
+    Effect.orElseSucceed(() => false)
+  )
+
+export const runQueryServer = (
+  settings: ExecuteSettings,
+  stopRequested: Effect.Effect<void>
+): Effect.Effect<number, never, ObjectStore> =>
+  Effect.gen(function* () {
+    const found =
+      settings.queryEntrypoint !== "" &&
+      (yield* waitForFile(path.join(settings.codePath, settings.queryEntrypoint), settings.codeWait))
+    if (!found) {
+      if (settings.queryEntrypoint !== "") {
+        yield* Effect.logInfo(`Code not found after ${Duration.format(settings.codeWait)}, downloading`)
+      }
+      const downloaded = yield* Effect.either(
+        downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
+      )
+      if (downloaded._tag === "Left") {
+        yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
+        return 1
+      }
+      yield* downloadState(stateLocation(settings)).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`No existing state or download failed: ${error.message}`))
+      )
+    }
+    if (settings.queryEntrypoint === "") {
+      yield* Effect.logError("QUERY_ENTRYPOINT not set, cannot run query server")
+      return 1
+    }
+    yield* ensureExecutable(settings.runtime, settings.codePath, settings.queryEntrypoint, "").pipe(
+      Effect.catchAll((error) => Effect.logWarning(error.message))
+    )
+    const result = yield* runProcess(
+      {
+        command: queryCommand(settings.runtime, settings.queryEntrypoint, settings.codePath),
+        cwd: settings.codePath,
+        env: envFor(settings, settings.queryEntrypoint, ""),
+        stopGrace: settings.stopGrace
+      },
+      stopRequested
+    )
+    return result.stopped ? 1 : result.exitCode
+  })

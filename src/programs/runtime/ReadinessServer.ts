@@ -1,0 +1,52 @@
+/**
+ * `/readyz` and `/healthz` of the sync sidecar (runtime spec §4.1): `/readyz` answers 503 `not ready` until the
+ * syncers are initialised, then 200 `ok`; `/healthz` is always 200 `ok`. Started before the storage settings are
+ * read, for the life of the scope.
+ */
+import { createServer, type Server } from "node:http"
+import { Effect, Ref, type Scope } from "effect"
+
+export interface Readiness {
+  readonly setReady: Effect.Effect<void>
+  /** The port actually bound (useful with port 0 in tests). */
+  readonly port: number
+}
+
+export const serveReadiness = (port: number, host = "0.0.0.0"): Effect.Effect<Readiness, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const ready = yield* Ref.make(false)
+    const readyNow = { value: false }
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Server, Error>((resume) => {
+        const server = createServer((request, response) => {
+          const url = (request.url ?? "").split("?")[0]
+          const answer = (status: number, body: string) => {
+            response.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" })
+            response.end(body)
+          }
+          if (url === "/healthz") answer(200, "ok")
+          else if (url === "/readyz") answer(readyNow.value ? 200 : 503, readyNow.value ? "ok" : "not ready")
+          else answer(404, "not found")
+        })
+        server.requestTimeout = 5_000
+        server.headersTimeout = 5_000
+        server.once("error", (error) => resume(Effect.fail(error)))
+        server.listen(port, host, () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+    )
+    const address = server.address()
+    return {
+      port: typeof address === "object" && address !== null ? address.port : port,
+      setReady: Effect.zipRight(
+        Ref.set(ready, true),
+        Effect.sync(() => {
+          readyNow.value = true
+        })
+      )
+    }
+  })

@@ -1,0 +1,49 @@
+/**
+ * The runtime's own log lines, as the0's slog JSON handler writes them to stdout (runtime spec §2):
+ * `{"time":"<RFC3339Nano>","level":"INFO","msg":"...",<annotations>}`; the level comes from `LOG_LEVEL`
+ * (`DEBUG|INFO|WARN|ERROR`, default INFO). These lines never reach `bot.log`.
+ */
+import { Cause, HashMap, Layer, Logger, LogLevel } from "effect"
+
+const levelName = (level: LogLevel.LogLevel): string => {
+  if (LogLevel.greaterThanEqual(level, LogLevel.Error)) return "ERROR"
+  if (LogLevel.greaterThanEqual(level, LogLevel.Warning)) return "WARN"
+  if (LogLevel.greaterThanEqual(level, LogLevel.Info)) return "INFO"
+  return "DEBUG"
+}
+
+const text = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
+}
+
+export const slogLogger = (write: (line: string) => void): Logger.Logger<unknown, void> =>
+  Logger.make(({ logLevel, message, annotations, date, cause }) => {
+    const record: Record<string, unknown> = { time: date.toISOString(), level: levelName(logLevel), msg: text(message) }
+    for (const [key, value] of HashMap.toEntries(annotations)) record[key] = value
+    if (!Cause.isEmpty(cause)) record.error = Cause.pretty(cause)
+    write(`${JSON.stringify(record)}\n`)
+  })
+
+export const minimumLevel = (value: string | undefined): LogLevel.LogLevel => {
+  switch ((value ?? "").toUpperCase()) {
+    case "DEBUG":
+      return LogLevel.Debug
+    case "WARN":
+      return LogLevel.Warning
+    case "ERROR":
+      return LogLevel.Error
+    default:
+      return LogLevel.Info
+  }
+}
+
+/** Replaces the default logger with slog JSON on stdout at `LOG_LEVEL`. */
+export const layer = (logLevel: string | undefined): Layer.Layer<never> => {
+  const slog = slogLogger((line) => process.stdout.write(line))
+  return Layer.mergeAll(
+    Logger.replace(Logger.defaultLogger, slog),
+    Logger.replace(Logger.prettyLoggerDefault, slog),
+    Logger.minimumLogLevel(minimumLevel(logLevel))
+  )
+}
