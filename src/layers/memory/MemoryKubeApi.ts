@@ -27,6 +27,8 @@ export interface Fault {
 /** Test-side handle on the fake cluster: faults, watch trouble, logs, and an unfaulted API for simulators. */
 export interface MemoryClusterControl {
   readonly failNext: (fault: Fault) => Effect.Effect<void>
+  /** Forgets every pending fault and the latency. */
+  readonly clearFaults: Effect.Effect<void>
   readonly setLatency: (millis: number) => Effect.Effect<void>
   /** Ends every open watch, with a transport error (`error`) or as a clean end of stream (`end`). */
   readonly dropWatches: (mode?: "error" | "end") => Effect.Effect<void>
@@ -383,6 +385,10 @@ export const make = (options: MemoryClusterOptions = {}) =>
 
     const control: MemoryClusterControl = {
       failNext: (fault) => Effect.sync(() => void faults.push({ ...fault, remaining: fault.times })),
+      clearFaults: Effect.sync(() => {
+        faults.length = 0
+        latencyMillis = 0
+      }),
       setLatency: (millis) =>
         Effect.sync(() => {
           latencyMillis = millis
