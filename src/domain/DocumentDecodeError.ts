@@ -42,3 +42,24 @@ export const decodeDocument =
         })
       })
     )
+
+/**
+ * A decoder that remembers, per document id, the JSON it last decoded and the result, so an unchanged
+ * document is not decoded again on every full read (a resync of 10,000 bots re-reads all of them).
+ */
+export const cachedDecoder = <A>(
+  decode: (raw: unknown) => Either.Either<A, DocumentDecodeError>,
+  maxEntries = 100_000
+): ((raw: unknown) => Either.Either<A, DocumentDecodeError>) => {
+  const cache = new Map<string, { readonly json: string; readonly result: Either.Either<A, DocumentDecodeError> }>()
+  return (raw) => {
+    const id = idOf(raw)
+    const json = JSON.stringify(raw)
+    const hit = cache.get(id)
+    if (hit !== undefined && hit.json === json) return hit.result
+    const result = decode(raw)
+    if (cache.size >= maxEntries) cache.clear()
+    cache.set(id, { json, result })
+    return result
+  }
+}

@@ -7,6 +7,7 @@
 import { Context, Effect, type Either, Layer, Option, Stream } from "effect"
 import { Query } from "mingo"
 import { Collections, decodeBot, decodeBotSchedule, enabledFilter } from "../../domain/Bot.ts"
+import { cachedDecoder } from "../../domain/DocumentDecodeError.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import {
   BotStore,
@@ -109,8 +110,8 @@ export const make = Effect.sync(() => {
   })
 
   const service: BotStoreService = {
-    bots: collection("bots", decodeBot),
-    schedules: collection("schedules", decodeBotSchedule)
+    bots: collection("bots", cachedDecoder(decodeBot)),
+    schedules: collection("schedules", cachedDecoder(decodeBotSchedule))
   }
   const control: MemoryBotStoreControl = {
     insertRaw: (name, document) => Effect.sync(() => void documents[name].push(structuredClone(document))),

@@ -1,0 +1,149 @@
+/**
+ * Controller benchmarks on the memory layers (DESIGN §7, first rows): event → create latency, full-resync CPU
+ * with 10,000 unchanged bots (and the API calls it makes), controller CPU per create on a cold start of
+ * 10,000 bots, and the RSS with 10,000 bots. The fake API server runs in the same process, so its CPU is
+ * counted too: the figures are upper bounds for the controller alone.
+ *
+ *   npx tsx bench/controller.ts [bots]
+ */
+import { Effect, Layer, Stream } from "effect"
+import { Subject } from "../src/domain/BotEvent.ts"
+import * as MemoryBotStore from "../src/layers/memory/MemoryBotStore.ts"
+import * as MemoryEventBus from "../src/layers/memory/MemoryEventBus.ts"
+import { MemoryEventBusControl } from "../src/layers/memory/MemoryEventBus.ts"
+import * as MemoryKubeApi from "../src/layers/memory/MemoryKubeApi.ts"
+import { MemoryCluster } from "../src/layers/memory/MemoryKubeApi.ts"
+import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
+import * as Manager from "../src/programs/controller/Manager.ts"
+import { Metrics } from "../src/programs/Metrics.ts"
+import { BotStore } from "../src/services/BotStore.ts"
+
+const bots = Number(process.argv[2] ?? 10_000)
+const ns = "the0"
+
+const doc = (id: string) => ({
+  config: { symbol: "BTC/USD", interval: "1m", risk: 0.01 },
+  custom: {
+    version: "1.0.0",
+    filePath: `user-1/${id}/v1.0.0.zip`,
+    config: { name: `bot-${id}`, runtime: "python3.11", entrypoints: { bot: "main.py", query: "query.py" } }
+  }
+})
+
+const id = (i: number) => `b${i.toString(36).padStart(6, "0")}`
+
+const world = Layer.mergeAll(
+  MemoryKubeApi.layer({ historyLimit: 200_000 }),
+  MemoryBotStore.layer,
+  Metrics.layer,
+  MemoryEventBus.layerWithControl
+)
+
+const settings: ControllerSettings.ControllerSettings = {
+  ...ControllerSettings.defaults,
+  resyncInterval: "1 hour",
+  leaderElection: { ...ControllerSettings.defaults.leaderElection, identity: "bench" }
+}
+
+const cpuMillis = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+
+const report = (what: string, value: string, goal: string, ok: boolean) =>
+  console.log(`${ok ? "MET " : "MISS"}  ${what.padEnd(46)} ${value.padEnd(22)} goal ${goal}`)
+
+const podCount = Effect.flatMap(MemoryCluster, (c) => c.direct.list("Pod", ns)).pipe(Effect.map((l) => l.items.length))
+
+const waitFor = (check: Effect.Effect<boolean, unknown, MemoryCluster>) =>
+  Effect.gen(function* () {
+    while (!(yield* check)) yield* Effect.sleep("5 millis")
+  })
+
+const program = Effect.gen(function* () {
+  const store = yield* BotStore
+  const cluster = yield* MemoryCluster
+  const peer = yield* MemoryEventBusControl
+
+  // Cold start: every document in the store, an empty cluster.
+  for (let i = 0; i < bots; i++) yield* store.bots.upsert(id(i), doc(id(i)))
+  const coldCpu = cpuMillis()
+  const coldWall = Date.now()
+  const manager = yield* Manager.make(settings)
+  yield* waitFor(Effect.map(podCount, (n) => n === bots))
+  const coldCpuPerCreate = (cpuMillis() - coldCpu) / bots
+  const coldSeconds = (Date.now() - coldWall) / 1000
+  report(
+    `cold start, ${bots} bots: CPU per create`,
+    `${coldCpuPerCreate.toFixed(3)} ms`,
+    "≤ 0.5 ms",
+    coldCpuPerCreate <= 0.5
+  )
+  console.log(`      (${bots} creates in ${coldSeconds.toFixed(1)} s wall, no API rate limit in the memory layer)`)
+
+  // Full resync with nothing changed.
+  yield* cluster.resetCallCounts
+  const samples: Array<number> = []
+  for (let r = 0; r < 5; r++) {
+    const before = cpuMillis()
+    yield* manager.bots.resync
+    yield* waitFor(Effect.map(manager.bots.queueDepth, (d) => d === 0))
+    samples.push(cpuMillis() - before)
+  }
+  const calls = yield* cluster.callCounts
+  const apiCalls = Object.values(calls).reduce((a, b) => a + b, 0)
+  const resyncCpu = Math.min(...samples)
+  report(
+    `full resync, ${bots} unchanged bots: CPU`,
+    `${resyncCpu.toFixed(1)} ms (min of 5)`,
+    "≤ 150 ms",
+    resyncCpu <= 150
+  )
+  report("full resync: API reads and writes", `${apiCalls}`, "0", apiCalls === 0)
+
+  // Event → create request: the create is seen on a watch of the fake API server.
+  const created = new Map<string, number>()
+  yield* cluster.direct
+    .watch("Pod", ns, { resourceVersion: String((yield* cluster.direct.list("Pod", ns)).resourceVersion) })
+    .pipe(
+      Stream.runForEach((e) =>
+        Effect.sync(() => {
+          if (e.type === "ADDED") created.set(e.object.metadata.name, performance.now())
+        })
+      ),
+      Effect.forkScoped
+    )
+  const latencies: Array<number> = []
+  for (let i = 0; i < 500; i++) {
+    const key = `ev${i}`
+    const body = new TextEncoder().encode(JSON.stringify({ id: key, ...doc(key) }))
+    const sent = performance.now()
+    yield* peer.publishAsPeer(Subject.botCreated, body)
+    yield* waitFor(Effect.sync(() => created.has(`bot-${key}`)))
+    latencies.push((created.get(`bot-${key}`) ?? sent) - sent)
+    yield* Effect.sleep("2 millis")
+  }
+  latencies.sort((a, b) => a - b)
+  report("NATS event → Pod create sent: p50", `${percentile(latencies, 50).toFixed(2)} ms`, "", true)
+  report(
+    "NATS event → Pod create sent: p99",
+    `${percentile(latencies, 99).toFixed(2)} ms`,
+    "p99 ≤ 50 ms",
+    percentile(latencies, 99) <= 50
+  )
+
+  global.gc?.()
+  const rss = process.memoryUsage().rss / 1024 / 1024
+  report(`RSS with ${bots + 500} bots (fake cluster included)`, `${rss.toFixed(0)} MiB`, "≤ 200 MiB", rss <= 200)
+})
+
+Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(world))).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
