@@ -1,7 +1,9 @@
 // Builds kube-apiserver, kube-controller-manager and kube-scheduler from the k8s.io/kubernetes
 // module. k8s.io/kubernetes replaces its k8s.io/* staging modules with local paths, so it cannot
 // be 'go install'ed; this module pins each staging module at the matching published v0.x version.
-// Regenerate with scripts/testbed/go/kubernetes/regen.sh when bumping the version.
+// To change version: take the `=> ./staging/...` replace lines of k8s.io/kubernetes's own go.mod at
+// the new version, turn each into `k8s.io/X => k8s.io/X v0.<minor>.<patch>`, set the require
+// line, and run `go mod tidy` here (tools.go names the three commands, so tidy keeps their deps).
 module the0.local/testbed/kubernetes
 
 go 1.26.0
