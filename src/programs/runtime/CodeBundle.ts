@@ -36,7 +36,7 @@ const entryMode = (entry: yauzl.Entry, isDirectory: boolean): number => {
 /** `join(dest, name)` when it stays strictly inside `dest`, else undefined (the traversal guard of §3.4 step 5). */
 export const safeTarget = (dest: string, name: string): string | undefined => {
   const root = path.resolve(dest)
-  const target = path.join(root, name)
+  const target = path.resolve(root, name.replace(/^\/+/, ""))
   return target.startsWith(`${root}${path.sep}`) ? target : undefined
 }
 
