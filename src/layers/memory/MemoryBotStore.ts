@@ -7,8 +7,8 @@
 import { Context, Effect, type Either, Layer, Option, Stream } from "effect"
 import { Query } from "mingo"
 import { Collections, decodeBot, decodeBotSchedule, enabledFilter } from "../../domain/Bot.ts"
-import { cachedDecoder } from "../../domain/DocumentDecodeError.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
+import { cachedDecoder } from "../../domain/DocumentDecodeError.ts"
 import {
   BotStore,
   BotStoreError,

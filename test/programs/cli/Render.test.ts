@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { parse } from "yaml"
