@@ -1,0 +1,418 @@
+/**
+ * The BotStore port over the MongoDB driver (`mongodb@7`): `bot_runner.bots` and `bot_scheduler.bot_schedules`
+ * (controller spec §2), stored as the0 stores them (keyed by the string `id`, `_id` left to the server).
+ *
+ * - Listings run the0's enabled filter (§2.4) as a cursor read in batches; each document is decoded on its own
+ *   (through a per-id decode cache, so unchanged documents are not decoded again on every full read), and `_id` is
+ *   dropped before decoding. A listing fails when the store fails, including a cursor that dies mid-read: it never
+ *   ends early as if complete.
+ * - Every driver promise is wrapped into `BotStoreError` (operation, collection, detail, cause). Transient failures
+ *   (network errors, server selection, retryable labels and codes) are retried with capped exponential backoff for a
+ *   bounded time; a listing is retried only until its first batch arrived, never after documents were delivered.
+ * - Any connection string the driver accepts works (auth, TLS, replica sets, `mongodb+srv`). Our short default
+ *   timeouts apply only where the connection string does not set its own, so an outage is reported in seconds.
+ * - At start: connect and ping within a deadline (the0: 10 s), then an index on `id` in both collections, created
+ *   idempotently; a server that refuses it (permissions) is logged and the store runs without it. The index is not
+ *   unique: the0 does not prevent duplicate ids (§4.5), and a unique index would fail on such a database.
+ */
+import { Chunk, Config, Data, Duration, Effect, type Either, Layer, Option, Schedule, type Scope, Stream } from "effect"
+import {
+  type Collection,
+  type Document,
+  type FindCursor,
+  MongoClient,
+  type MongoClientOptions,
+  MongoError,
+  MongoNetworkError,
+  MongoServerSelectionError
+} from "mongodb"
+import { Collections, decodeBot, decodeBotSchedule, enabledFilter } from "../../domain/Bot.ts"
+import { cachedDecoder, type DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
+import {
+  BotStore,
+  BotStoreError,
+  type BotStoreService,
+  type DocumentCollection,
+  type UpsertOutcome
+} from "../../services/BotStore.ts"
+
+/** A connection string the driver does not accept; the message names the setting it came from. */
+export class MongoConfigError extends Data.TaggedError("MongoConfigError")<{
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+export interface MongoBotStoreConfig {
+  /** Any connection string the driver accepts. */
+  readonly uri: string
+  /** Where the URI came from, for error messages (`MONGO_URI`). */
+  readonly setting?: string
+  /** Driver server selection timeout unless the URI sets `serverSelectionTimeoutMS` (default 5 s). */
+  readonly serverSelectionTimeout?: Duration.DurationInput
+  /** Driver TCP connect timeout unless the URI sets `connectTimeoutMS` (default 5 s). */
+  readonly connectTimeout?: Duration.DurationInput
+  /** Deadline for connect + ping at start (default 10 s, as the0). */
+  readonly startupTimeout?: Duration.DurationInput
+  /** How long transient failures of one operation are retried before it fails (default 10 s). */
+  readonly retryFor?: Duration.DurationInput
+  /** Deadline of one attempt of one operation (one batch of a listing), so a hung server fails (default 30 s). */
+  readonly operationTimeout?: Duration.DurationInput
+  /** Documents per cursor batch of a listing (default 1,000). */
+  readonly batchSize?: number
+}
+
+export const defaultUri = "mongodb://localhost:27017"
+
+interface Settings {
+  readonly retryFor: Duration.Duration
+  readonly operationTimeout: Duration.Duration
+  readonly batchSize: number
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors and retries
+
+/** Server error codes the retryable-reads/writes specifications treat as transient. */
+const transientCodes = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+  134 // ReadConcernMajorityNotAvailableYet
+])
+
+const transientLabels = [
+  "RetryableWriteError",
+  "RetryableError",
+  "SystemOverloadedError",
+  "ResetPool",
+  "PoolRequestedRetry",
+  "TransientTransactionError"
+]
+
+/** A failure worth retrying: the network, server selection, or a server saying "try again". */
+export const isTransient = (error: unknown): boolean => {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true
+  if (!(error instanceof MongoError)) return false
+  if (transientLabels.some((label) => error.hasErrorLabel(label))) return true
+  return typeof error.code === "number" && transientCodes.has(error.code)
+}
+
+const describe = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const code = cause instanceof MongoError && cause.code !== undefined ? ` (code ${String(cause.code)})` : ""
+    return `${cause.name}: ${cause.message}${code}`
+  }
+  return String(cause)
+}
+
+/** Capped exponential backoff with jitter, for at most `retryFor` after the first failure. */
+const retrySchedule = (retryFor: Duration.Duration) =>
+  Schedule.exponential("100 millis").pipe(
+    Schedule.union(Schedule.spaced("2 seconds")),
+    Schedule.jittered,
+    Schedule.upTo(retryFor)
+  )
+
+interface Target {
+  readonly collection: string
+  readonly settings: Settings
+}
+
+/** One attempt of a driver call: its rejection (or a hang past the deadline) becomes a BotStoreError. */
+const attempt = <A>(
+  target: Target,
+  operation: string,
+  run: (signal: AbortSignal) => Promise<A>
+): Effect.Effect<A, BotStoreError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new BotStoreError({ operation, collection: target.collection, detail: describe(cause), cause })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: target.settings.operationTimeout,
+      onTimeout: () =>
+        new BotStoreError({
+          operation,
+          collection: target.collection,
+          detail: `no answer within ${Duration.format(target.settings.operationTimeout)}`
+        })
+    })
+  )
+
+/** Retries transient failures of `effect` with backoff; the last failure is the result when time is up. */
+const retryTransient = <A, R>(
+  target: Target,
+  effect: Effect.Effect<A, BotStoreError, R>
+): Effect.Effect<A, BotStoreError, R> =>
+  Effect.retry(effect, {
+    schedule: retrySchedule(target.settings.retryFor),
+    while: (error) => isTransient(error.cause)
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Collections
+
+/** The document without `_id` (an ObjectId the0 never reads), so decoded documents are plain JSON-able values. */
+const withoutId = (document: Document): Record<string, unknown> => {
+  const { _id, ...rest } = document
+  return rest
+}
+
+/** The buffered documents after the next batch arrived; none when the cursor is exhausted. */
+const nextBatch = (
+  target: Target,
+  operation: string,
+  cursor: FindCursor<Document>
+): Effect.Effect<Option.Option<ReadonlyArray<Document>>, BotStoreError> =>
+  Effect.map(
+    attempt(target, operation, () => cursor.hasNext()),
+    (more) => (more ? Option.some(cursor.readBufferedDocuments()) : Option.none())
+  )
+
+const closeCursor = (cursor: FindCursor<Document>): Effect.Effect<void> =>
+  Effect.tryPromise(() => cursor.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+
+const makeCollection = <A extends { readonly id: string }>(
+  client: MongoClient,
+  name: keyof typeof Collections,
+  decode: (raw: unknown) => Either.Either<A, DocumentDecodeError>,
+  settings: Settings
+): DocumentCollection<A> => {
+  const { database, collection } = Collections[name]
+  const target: Target = { collection: `${database}.${collection}`, settings }
+  const documents: Collection<Document> = client.db(database).collection(collection)
+  const decodeAll = (batch: ReadonlyArray<Document>) => Chunk.fromIterable(batch.map((d) => decode(withoutId(d))))
+
+  // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
+  const firstBatch = Effect.gen(function* () {
+    const cursor = yield* Effect.acquireRelease(
+      Effect.sync(() => documents.find(enabledFilter, { batchSize: settings.batchSize })),
+      closeCursor
+    )
+    const first = yield* nextBatch(target, "find", cursor)
+    return { cursor, first }
+  })
+
+  const listEnabled: Stream.Stream<Either.Either<A, DocumentDecodeError>, BotStoreError> = Stream.unwrapScoped(
+    Effect.map(retryTransient(target, firstBatch), ({ cursor, first }) =>
+      Option.match(first, {
+        onNone: () => Stream.empty,
+        onSome: (batch) =>
+          Stream.concat(
+            Stream.fromChunk(decodeAll(batch)),
+            // After documents were delivered a failure fails the listing: retrying would deliver them twice.
+            Stream.repeatEffectChunkOption(
+              nextBatch(target, "getMore", cursor).pipe(
+                Effect.mapError(Option.some),
+                Effect.flatMap(
+                  Option.match({
+                    onNone: () => Effect.fail(Option.none()),
+                    onSome: (more) => Effect.succeed(decodeAll(more))
+                  })
+                )
+              )
+            )
+          )
+      })
+    )
+  )
+
+  return {
+    listEnabled,
+    get: (id) =>
+      retryTransient(
+        target,
+        attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
+      ).pipe(
+        Effect.flatMap((found) =>
+          found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
+        )
+      ),
+    insertIfAbsent: (document) =>
+      retryTransient(
+        target,
+        attempt(target, "updateOne", () =>
+          documents.updateOne({ id: document.id }, { $setOnInsert: { ...document } }, { upsert: true })
+        )
+      ).pipe(Effect.map((result) => result.upsertedCount > 0)),
+    upsert: (id, fields) => {
+      const set = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+      const update = Object.keys(set).length === 0 ? { $setOnInsert: { id } } : { $set: set }
+      return retryTransient(
+        target,
+        attempt(target, "updateOne", () => documents.updateOne({ id }, update, { upsert: true }))
+      ).pipe(
+        Effect.map(
+          (result): UpsertOutcome =>
+            result.upsertedCount > 0 ? "inserted" : result.modifiedCount > 0 ? "updated" : "unchanged"
+        )
+      )
+    },
+    remove: (id) =>
+      retryTransient(
+        target,
+        attempt(target, "deleteOne", () => documents.deleteOne({ id }))
+      ).pipe(Effect.map((result) => result.deletedCount > 0))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client, start-up and layers
+
+/** Option names the connection string sets (the driver treats them case-insensitively). */
+const uriOptions = (uri: string): ReadonlySet<string> => {
+  const query = uri.split("#")[0]?.split("?")[1] ?? ""
+  return new Set(Array.from(new URLSearchParams(query).keys(), (key) => key.toLowerCase()))
+}
+
+/** Scheme and hosts only: never the credentials or options of a connection string, for logs. */
+export const redactUri = (uri: string): string => {
+  const match = /^([a-z+]+:\/\/)(?:[^@/?#]*@)?([^/?#]*)/i.exec(uri)
+  return match === null ? "<unparsable>" : `${match[1] ?? ""}${match[2] ?? ""}`
+}
+
+const driverOptions = (config: MongoBotStoreConfig): MongoClientOptions => {
+  const set = uriOptions(config.uri)
+  const millis = (input: Duration.DurationInput | undefined, fallback: number) =>
+    input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
+  return {
+    // The BSON serializer would write `undefined` as null; the memory layer (JSON semantics) drops it.
+    ignoreUndefined: true,
+    ...(set.has("serverselectiontimeoutms")
+      ? {}
+      : { serverSelectionTimeoutMS: millis(config.serverSelectionTimeout, 5_000) }),
+    ...(set.has("connecttimeoutms") ? {} : { connectTimeoutMS: millis(config.connectTimeout, 5_000) }),
+    ...(set.has("appname") ? {} : { appName: "the0-runtime" })
+  }
+}
+
+const newClient = (config: MongoBotStoreConfig): Effect.Effect<MongoClient, MongoConfigError> =>
+  Effect.try({
+    try: () => new MongoClient(config.uri, driverOptions(config)),
+    catch: (cause) =>
+      new MongoConfigError({
+        detail: `${config.setting ?? "the MongoDB connection string"} is not a connection string the driver accepts: ${
+          cause instanceof Error ? cause.message : String(cause)
+        }`,
+        cause
+      })
+  })
+
+const closeClient = (client: MongoClient): Effect.Effect<void> =>
+  Effect.tryPromise(() => client.close()).pipe(
+    Effect.timeout("10 seconds"),
+    Effect.catchAll((error) => Effect.logWarning("MongoDB client did not close cleanly", error))
+  )
+
+/** Creates the `{id: 1}` index unless an index on exactly `id` exists; a refusal is logged, not fatal. */
+const ensureIdIndex = (
+  client: MongoClient,
+  name: keyof typeof Collections,
+  settings: Settings
+): Effect.Effect<void> => {
+  const { database, collection } = Collections[name]
+  const target: Target = { collection: `${database}.${collection}`, settings }
+  const documents = client.db(database).collection(collection)
+  const hasIdIndex = retryTransient(
+    target,
+    attempt(target, "listIndexes", () => documents.listIndexes().toArray())
+  ).pipe(
+    Effect.map((indexes) =>
+      indexes.some((index) => {
+        const key: unknown = index.key
+        return typeof key === "object" && key !== null && Object.keys(key).length === 1 && "id" in key
+      })
+    ),
+    // A collection that does not exist yet has no indexes; some servers answer NamespaceNotFound (26).
+    Effect.catchIf(
+      (error) => error.cause instanceof MongoError && error.cause.code === 26,
+      () => Effect.succeed(false)
+    )
+  )
+  return Effect.flatMap(hasIdIndex, (exists) =>
+    exists
+      ? Effect.void
+      : retryTransient(
+          target,
+          attempt(target, "createIndex", () => documents.createIndex({ id: 1 }, { name: "id_1" }))
+        ).pipe(Effect.tap((index) => Effect.logInfo(`created index ${index} on ${target.collection}`)))
+  ).pipe(
+    Effect.asVoid,
+    Effect.catchAll((error) =>
+      Effect.logWarning(`no index on id in ${target.collection}; listings and lookups scan the collection`, error)
+    )
+  )
+}
+
+/**
+ * A BotStore over a connected client, closed with the scope. Fails when the URI is not accepted or the server
+ * does not answer a ping within `startupTimeout`.
+ */
+export const make = (
+  config: MongoBotStoreConfig
+): Effect.Effect<BotStoreService, MongoConfigError | BotStoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const settings: Settings = {
+      retryFor: Duration.decode(config.retryFor ?? "10 seconds"),
+      operationTimeout: Duration.decode(config.operationTimeout ?? "30 seconds"),
+      batchSize: config.batchSize ?? 1_000
+    }
+    const startupTimeout = Duration.decode(config.startupTimeout ?? "10 seconds")
+    const client = yield* Effect.acquireRelease(newClient(config), closeClient)
+    const admin: Target = { collection: "admin", settings }
+    yield* retryTransient(
+      admin,
+      attempt(admin, "connect", () => client.connect()).pipe(
+        Effect.zipRight(attempt(admin, "ping", (signal) => client.db("admin").command({ ping: 1 }, { signal })))
+      )
+    ).pipe(
+      Effect.timeoutFail({
+        duration: startupTimeout,
+        onTimeout: () =>
+          new BotStoreError({
+            operation: "connect",
+            collection: "admin",
+            detail: `${redactUri(config.uri)} did not answer within ${Duration.format(startupTimeout)}`
+          })
+      })
+    )
+    yield* Effect.logInfo(`connected to MongoDB at ${redactUri(config.uri)}`)
+    yield* Effect.all([ensureIdIndex(client, "bots", settings), ensureIdIndex(client, "schedules", settings)], {
+      concurrency: 2,
+      discard: true
+    })
+    return {
+      bots: makeCollection(client, "bots", cachedDecoder(decodeBot), settings),
+      schedules: makeCollection(client, "schedules", cachedDecoder(decodeBotSchedule), settings)
+    }
+  })
+
+/** The live BotStore for `config`, connected for the life of the layer. */
+export const layer = (config: MongoBotStoreConfig): Layer.Layer<BotStore, MongoConfigError | BotStoreError> =>
+  Layer.scoped(BotStore, make(config))
+
+/** `MONGO_URI` (default `mongodb://localhost:27017`, as the0; set but empty is an error, as the0). */
+export const configFromEnv: Effect.Effect<MongoBotStoreConfig, MongoConfigError> = Config.string("MONGO_URI").pipe(
+  Config.withDefault(defaultUri),
+  Effect.map((uri): MongoBotStoreConfig => ({ uri, setting: "MONGO_URI" })),
+  Effect.mapError((cause) => new MongoConfigError({ detail: `MONGO_URI: ${cause.toString()}`, cause }))
+)
+
+/** The live BotStore for `MONGO_URI`. */
+export const layerFromEnv: Layer.Layer<BotStore, MongoConfigError | BotStoreError> = Layer.scoped(
+  BotStore,
+  Effect.flatMap(configFromEnv, make)
+)
