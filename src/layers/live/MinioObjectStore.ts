@@ -8,7 +8,7 @@
  * `MINIO_USE_SSL` (only `true` enables TLS), with the0's messages for missing values, checked in that order.
  */
 import type { Readable } from "node:stream"
-import { Data, Duration, Effect, Layer } from "effect"
+import { Data, Deferred, Duration, Effect, Fiber, Layer } from "effect"
 import * as Minio from "minio"
 import {
   type CompletedPart,
@@ -204,10 +204,21 @@ export const fromClient = (client: Minio.Client): ObjectStoreService => {
       })
     )
 
+  /**
+   * Runs on its own fiber, detached from the caller's interruption, for at most the cleanup deadline: an interrupted
+   * or failed compose still aborts its upload.
+   */
   const abortQuietly = (bucket: string, key: string, uploadId: string) =>
-    call({ operation: "abortMultipartUpload", bucket, key, uploadId }, () =>
-      client.abortMultipartUpload(bucket, key, uploadId)
-    ).pipe(Effect.interruptible, Effect.timeout(cleanupDeadline), Effect.ignore)
+    Effect.gen(function* () {
+      const done = yield* Deferred.make<void>()
+      const abort = Effect.promise(() => client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined))
+      yield* Effect.forkDaemon(Effect.interruptible(Effect.zipRight(abort, Deferred.succeed(done, undefined))))
+      const timer = yield* Effect.forkDaemon(
+        Effect.interruptible(Effect.zipRight(Effect.sleep(cleanupDeadline), Deferred.succeed(done, undefined)))
+      )
+      yield* Deferred.await(done)
+      yield* Fiber.interruptFork(timer)
+    })
 
   const withoutUploadError = <A>(
     context: Context,

@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs"
 import * as path from "node:path"
-import { Deferred, Duration, Effect, type Scope } from "effect"
+import { Deferred, Duration, Effect, Option, type Scope } from "effect"
+import { withDeadline } from "./Deadline.ts"
 import type { Command } from "./Launchers.ts"
 import { rfc3339Seconds } from "./NdjsonLogFormat.ts"
 
@@ -105,9 +106,7 @@ const stop = (running: Running, grace: Duration.Duration): Effect.Effect<void> =
   Effect.gen(function* () {
     if (yield* Deferred.isDone(running.closed)) return
     running.kill("SIGTERM", false)
-    const ended = yield* Effect.interruptible(Deferred.await(running.closed)).pipe(
-      Effect.timeoutTo({ duration: grace, onSuccess: () => true, onTimeout: () => false })
-    )
+    const ended = Option.isSome(yield* withDeadline(Deferred.await(running.closed), grace))
     if (!ended) {
       yield* Effect.logWarning(`Process did not stop within ${Duration.format(grace)}, killing it`)
       running.kill("SIGKILL", true)

@@ -8,6 +8,7 @@
 import { Clock, Data, Duration, Effect } from "effect"
 import { dailyLogKey, tempLogKey } from "../../domain/Buckets.ts"
 import { minPartSize, ObjectStore } from "../../services/ObjectStore.ts"
+import { cleanup } from "./Deadline.ts"
 import { formatLogChunk } from "./NdjsonLogFormat.ts"
 import { describeStoreError } from "./StoreErrors.ts"
 
@@ -74,9 +75,10 @@ export const appendBotLogs = (
         yield* Effect.mapError(store.put(bucket, dailyKey, joined, textPlain), fail("write daily log"))
       }
     })
-    const removeTemp = store.remove(bucket, tmpKey).pipe(
-      Effect.timeout(cleanupDeadline),
-      Effect.catchAll((error) => Effect.logWarning(`failed to remove temp log object ${tmpKey}: ${error.message}`))
+    const removeTemp = cleanup(
+      `remove temp log object ${bucket}/${tmpKey}`,
+      store.remove(bucket, tmpKey),
+      cleanupDeadline
     )
     yield* Effect.ensuring(append, removeTemp)
     return content.length

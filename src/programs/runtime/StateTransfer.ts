@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { Data, Duration, Effect, Option, Stream } from "effect"
 import { stateKey } from "../../domain/Buckets.ts"
 import { type CompletedPart, ObjectStore } from "../../services/ObjectStore.ts"
+import { cleanup } from "./Deadline.ts"
 import {
   checkLimits,
   extractState,
@@ -130,7 +131,11 @@ export const uploadState = (
     const abort = Effect.suspend(() =>
       uploadId === undefined
         ? Effect.void
-        : store.abortMultipartUpload(bucket, key, uploadId).pipe(Effect.timeout(cleanupDeadline), Effect.ignore)
+        : cleanup(
+            `abort state upload ${bucket}/${key}`,
+            store.abortMultipartUpload(bucket, key, uploadId),
+            cleanupDeadline
+          )
     )
     const run = Stream.fromAsyncIterable(
       packState(statePath, entries) as AsyncIterable<Buffer>,

@@ -7,6 +7,7 @@
 import { Duration, Effect, Fiber, Option, Queue, type Scope } from "effect"
 import { EventBus } from "../../services/EventBus.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
+import { withDeadline } from "./Deadline.ts"
 import { type DebounceOptions, defaultDebounce, nextTrigger, watchDirectories } from "./FileWatcher.ts"
 import { makeLogSyncer } from "./LogSyncer.ts"
 import { makeStateSyncer, stateUploadDeadline } from "./StateSyncer.ts"
@@ -104,13 +105,10 @@ export const startSyncRunner = (
         yield* Fiber.interrupt(ticker)
         yield* Effect.logInfo("Final sync")
         const within = (label: string, deadline: Duration.Duration, effect: Effect.Effect<boolean>) =>
-          Effect.interruptible(effect).pipe(
-            Effect.timeoutTo({ duration: deadline, onSuccess: () => undefined, onTimeout: () => label }),
-            Effect.flatMap((timedOut) =>
-              timedOut === undefined
-                ? Effect.void
-                : Effect.logWarning(`Final ${timedOut} sync exceeded ${Duration.format(deadline)}`)
-            )
+          Effect.flatMap(withDeadline(effect, deadline), (result) =>
+            Option.isSome(result)
+              ? Effect.void
+              : Effect.logWarning(`Final ${label} sync exceeded ${Duration.format(deadline)}`)
           )
         yield* within(
           "state",
@@ -125,7 +123,7 @@ export const startSyncRunner = (
         yield* Effect.logInfo("Sync runner stopped")
       })
     )
-    yield* Effect.addFinalizer(() => finalSync)
+    yield* Effect.addFinalizer(() => Effect.uninterruptible(finalSync))
     yield* Effect.logInfo("Sync runner ready")
     return { syncNow }
   })
