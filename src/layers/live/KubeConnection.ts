@@ -1,0 +1,220 @@
+/**
+ * The connection to the Kubernetes API server: configuration from the Pod's service account in a cluster or
+ * from `KUBECONFIG` outside, one keep-alive HTTPS agent (TCP keepalive on every socket, so a dead peer under a
+ * long watch is noticed), auth headers refreshed every minute (projected service-account tokens rotate), JSON
+ * requests, and watch streams of newline-delimited JSON.
+ */
+import * as http from "node:http"
+import * as https from "node:https"
+import { createInterface } from "node:readline"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Data, Effect, Stream } from "effect"
+
+export class KubeConfigError extends Data.TaggedError("KubeConfigError")<{
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** An answer the server gave (any status), or the transport failure that kept it from answering. */
+export interface KubeResponse {
+  readonly status: number
+  readonly body: string
+}
+
+export class KubeTransportError extends Data.TaggedError("KubeTransportError")<{
+  readonly detail: string
+  readonly cause?: unknown
+}> {}
+
+export interface KubeConnection {
+  readonly server: string
+  readonly namespace: string
+  readonly request: (options: {
+    readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+    readonly path: string
+    readonly body?: unknown
+    readonly contentType?: string
+    readonly timeoutMillis?: number
+  }) => Effect.Effect<KubeResponse, KubeTransportError>
+  /** The lines of a streaming GET; a non-2xx answer fails with its status and body. */
+  readonly stream: (path: string) => Stream.Stream<string, KubeTransportError | KubeResponseError>
+}
+
+export class KubeResponseError extends Data.TaggedError("KubeResponseError")<{ readonly response: KubeResponse }> {}
+
+const keepAliveMillis = 30_000
+
+/** Loads in-cluster config when running in a Pod, else the kubeconfig (`KUBECONFIG` or ~/.kube/config). */
+export const loadConfig = (kubeconfigPath?: string): Effect.Effect<KubeConfig, KubeConfigError> =>
+  Effect.try({
+    try: () => {
+      const kc = new KubeConfig()
+      if (kubeconfigPath !== undefined && kubeconfigPath !== "") kc.loadFromFile(kubeconfigPath)
+      else if (process.env.KUBERNETES_SERVICE_HOST !== undefined && process.env.KUBECONFIG === undefined)
+        kc.loadFromCluster()
+      else kc.loadFromDefault()
+      if (kc.getCurrentCluster() === null) throw new Error("no current cluster in the configuration")
+      return kc
+    },
+    catch: (cause) =>
+      new KubeConfigError({
+        detail: `cannot load the Kubernetes configuration (in-cluster service account, or KUBECONFIG): ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+  })
+
+export const make = (kc: KubeConfig, namespaceOverride?: string): Effect.Effect<KubeConnection, KubeConfigError> =>
+  Effect.gen(function* () {
+    const cluster = kc.getCurrentCluster()
+    if (cluster === null)
+      return yield* Effect.fail(new KubeConfigError({ detail: "no current cluster in the configuration" }))
+    const url = new URL(cluster.server)
+    const secure = url.protocol === "https:"
+    const tls: https.RequestOptions = {}
+    yield* Effect.tryPromise({
+      try: () => kc.applyToHTTPSOptions(tls),
+      catch: (cause) =>
+        new KubeConfigError({ detail: `cannot apply the Kubernetes credentials: ${String(cause)}`, cause })
+    })
+    const agentOptions: https.AgentOptions = {
+      keepAlive: true,
+      keepAliveMsecs: keepAliveMillis,
+      maxSockets: 64,
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+      ...(tls.key === undefined ? {} : { key: tls.key }),
+      ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+      ...(tls.servername === undefined ? {} : { servername: tls.servername })
+    }
+    const agent = secure
+      ? new https.Agent(agentOptions)
+      : new http.Agent({ keepAlive: true, keepAliveMsecs: keepAliveMillis })
+    let headers: Record<string, string> = {}
+    let headersAt = 0
+    const authHeaders = async (): Promise<Record<string, string>> => {
+      if (Date.now() - headersAt < 60_000) return headers
+      const fresh: https.RequestOptions = {}
+      await kc.applyToHTTPSOptions(fresh)
+      ;(fresh.agent as https.Agent | undefined)?.destroy()
+      headers = {}
+      for (const [k, v] of Object.entries(fresh.headers ?? {})) if (v !== undefined) headers[k] = String(v)
+      if (typeof fresh.auth === "string") headers.Authorization = `Basic ${Buffer.from(fresh.auth).toString("base64")}`
+      headersAt = Date.now()
+      return headers
+    }
+
+    /** Sends a request and resolves with the response head; the body is the caller's to read. */
+    const open = (
+      method: string,
+      path: string,
+      body: string | undefined,
+      extra: Record<string, string>,
+      signal: AbortSignal,
+      timeoutMillis?: number
+    ): Promise<http.IncomingMessage> =>
+      authHeaders().then(
+        (auth) =>
+          new Promise<http.IncomingMessage>((resolve, reject) => {
+            const target = new URL(path, url)
+            const send = (secure ? https.request : http.request) as typeof http.request
+            const req = send(
+              {
+                protocol: url.protocol,
+                hostname: url.hostname,
+                port: url.port,
+                path: `${target.pathname}${target.search}`,
+                method,
+                agent,
+                headers: { Accept: "application/json", ...auth, ...extra },
+                signal,
+                ...(timeoutMillis === undefined ? {} : { timeout: timeoutMillis })
+              },
+              resolve
+            )
+            req.on("socket", (socket) => socket.setKeepAlive(true, keepAliveMillis))
+            req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMillis} ms`)))
+            req.on("error", reject)
+            req.end(body)
+          })
+      )
+
+    const readAll = (response: http.IncomingMessage): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+        response.on("error", reject)
+      })
+
+    const request: KubeConnection["request"] = (options) =>
+      Effect.tryPromise({
+        try: async (signal) => {
+          const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+          const extra: Record<string, string> =
+            body === undefined
+              ? {}
+              : {
+                  "Content-Type": options.contentType ?? "application/json",
+                  "Content-Length": String(Buffer.byteLength(body))
+                }
+          const response = await open(
+            options.method,
+            options.path,
+            body,
+            extra,
+            signal,
+            options.timeoutMillis ?? 30_000
+          )
+          return { status: response.statusCode ?? 0, body: await readAll(response) }
+        },
+        catch: (cause) =>
+          new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
+      })
+
+    const stream: KubeConnection["stream"] = (path) =>
+      Stream.asyncScoped<string, KubeTransportError | KubeResponseError>((emit) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            const controller = new AbortController()
+            open("GET", path, undefined, {}, controller.signal).then(
+              (response) => {
+                const status = response.statusCode ?? 0
+                if (status < 200 || status >= 300) {
+                  readAll(response).then(
+                    (body) => void emit.fail(new KubeResponseError({ response: { status, body } })),
+                    (cause: unknown) => void emit.fail(new KubeTransportError({ detail: String(cause), cause }))
+                  )
+                  return
+                }
+                const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY })
+                lines.on("line", (line) => {
+                  if (line.trim() !== "") void emit.single(line)
+                })
+                lines.on("close", () => void emit.end())
+                response.on(
+                  "error",
+                  (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause }))
+                )
+              },
+              (cause: unknown) =>
+                void emit.fail(
+                  new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
+                )
+            )
+            return controller
+          }),
+          (controller) => Effect.sync(() => controller.abort())
+        )
+      )
+
+    return {
+      server: cluster.server,
+      namespace: namespaceOverride ?? (kc.getContextObject(kc.getCurrentContext())?.namespace || "default"),
+      request,
+      stream
+    }
+  })

@@ -1,0 +1,228 @@
+/**
+ * KubeApi over the Kubernetes REST API: JSON in the wire shape our domain types describe, typed errors from
+ * Status bodies (code, reason, causes), a client-side rate limit (QPS and burst) on every request but watches,
+ * and watches with bookmarks whose `ERROR` events (410 Expired...) become the matching error.
+ */
+import { Effect, Layer, Option, Stream } from "effect"
+import { type Kind, type KindMap, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
+import { KubeApi, type KubeApiError, type KubeApiService } from "../../services/KubeApi.ts"
+import { defaultReason, statusError } from "../../services/KubeStatus.ts"
+import * as KubeConnection from "./KubeConnection.ts"
+import * as TokenBucket from "./TokenBucket.ts"
+
+export interface LiveKubeApiConfig {
+  /** Path of a kubeconfig; empty or absent: in-cluster config, else `KUBECONFIG` / ~/.kube/config. */
+  readonly kubeconfig?: string
+  readonly qps: number
+  readonly burst: number
+}
+
+interface Status {
+  readonly kind?: string
+  readonly code?: number
+  readonly reason?: string
+  readonly message?: string
+  readonly details?: { readonly causes?: ReadonlyArray<{ readonly field?: string; readonly message?: string }> }
+}
+
+const collectionPath = (kind: Kind, namespace: string): string => {
+  const info = kindInfo[kind]
+  const base = info.group === "" ? `/api/${info.apiVersion}` : `/apis/${info.apiVersion}`
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/${info.plural}`
+}
+
+const objectPath = (kind: Kind, namespace: string, name: string) =>
+  `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`
+
+const query = (params: Record<string, string | number | boolean | undefined>): string => {
+  const search = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") search.set(k, String(v))
+  const text = search.toString()
+  return text === "" ? "" : `?${text}`
+}
+
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+const toError = (kind: Kind | "PodLog", name: string | undefined, status: number, body: string): KubeApiError => {
+  const s = parse(body) as Status | undefined
+  const code = s?.code ?? status
+  return statusError({
+    kind,
+    name,
+    code,
+    reason: s?.reason ?? defaultReason(code),
+    detail: s?.message ?? body.slice(0, 500),
+    causes: (s?.details?.causes ?? []).map((c) => ({ field: c.field ?? "", message: c.message ?? "" }))
+  })
+}
+
+const transport = (kind: Kind | "PodLog", name: string | undefined, e: KubeConnection.KubeTransportError) =>
+  statusError({ kind, name, code: 0, reason: "Transport", detail: e.detail, cause: e.cause })
+
+export const make = (connection: KubeConnection.KubeConnection, config: LiveKubeApiConfig) =>
+  Effect.gen(function* () {
+    const bucket = yield* TokenBucket.make(config.qps, config.burst)
+
+    const call = <A>(
+      kind: Kind | "PodLog",
+      name: string | undefined,
+      options: Parameters<KubeConnection.KubeConnection["request"]>[0],
+      decode: (body: string) => A
+    ): Effect.Effect<A, KubeApiError> =>
+      bucket.take.pipe(
+        Effect.andThen(connection.request(options)),
+        Effect.mapError((e) => transport(kind, name, e)),
+        Effect.flatMap((res) =>
+          res.status >= 200 && res.status < 300
+            ? Effect.succeed(decode(res.body))
+            : Effect.fail(toError(kind, name, res.status, res.body))
+        )
+      )
+
+    const service: KubeApiService = {
+      get: (kind, namespace, name) =>
+        call(
+          kind,
+          name,
+          { method: "GET", path: objectPath(kind, namespace, name) },
+          (body) => JSON.parse(body) as KindMap[typeof kind]
+        ),
+      list: (kind, namespace, options) =>
+        call(
+          kind,
+          undefined,
+          {
+            method: "GET",
+            path: `${collectionPath(kind, namespace)}${query({ labelSelector: options?.labelSelector })}`
+          },
+          (body) => {
+            const list = JSON.parse(body) as {
+              items?: Array<KindMap[typeof kind]>
+              metadata?: { resourceVersion?: string }
+            }
+            const info = kindInfo[kind]
+            return {
+              items: (list.items ?? []).map(
+                (item) => ({ ...item, apiVersion: info.apiVersion, kind }) as KindMap[typeof kind]
+              ),
+              resourceVersion: list.metadata?.resourceVersion ?? ""
+            }
+          }
+        ),
+      create: (kind, namespace, object, options) =>
+        call(
+          kind,
+          object.metadata.name,
+          {
+            method: "POST",
+            path: `${collectionPath(kind, namespace)}${query({ dryRun: options?.dryRun === true ? "All" : undefined })}`,
+            body: { ...object, metadata: { ...object.metadata, namespace } }
+          },
+          (body) => JSON.parse(body) as KindMap[typeof kind]
+        ),
+      update: (kind, namespace, object, options) =>
+        call(
+          kind,
+          object.metadata.name,
+          {
+            method: "PUT",
+            path: `${objectPath(kind, namespace, object.metadata.name)}${query({ dryRun: options?.dryRun === true ? "All" : undefined })}`,
+            body: { ...object, metadata: { ...object.metadata, namespace } }
+          },
+          (body) => JSON.parse(body) as KindMap[typeof kind]
+        ),
+      patchStatus: (kind, namespace, name, status) =>
+        call(
+          kind,
+          name,
+          {
+            method: "PATCH",
+            path: `${objectPath(kind, namespace, name)}/status`,
+            body: { status },
+            contentType: "application/merge-patch+json"
+          },
+          (body) => JSON.parse(body) as KindMap[typeof kind]
+        ),
+      delete: (kind, namespace, name, options = {}) =>
+        call(
+          kind,
+          name,
+          {
+            method: "DELETE",
+            path: objectPath(kind, namespace, name),
+            body: {
+              apiVersion: "v1",
+              kind: "DeleteOptions",
+              ...(options.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: options.gracePeriodSeconds }),
+              ...(options.propagationPolicy === undefined ? {} : { propagationPolicy: options.propagationPolicy }),
+              ...(options.preconditions === undefined ? {} : { preconditions: options.preconditions })
+            }
+          },
+          () => undefined
+        ),
+      watch: <K extends Kind>(kind: K, namespace: string, options: Parameters<KubeApiService["watch"]>[2]) => {
+        const path = `${collectionPath(kind, namespace)}${query({
+          watch: 1,
+          resourceVersion: options.resourceVersion,
+          allowWatchBookmarks: options.allowBookmarks === true ? true : undefined,
+          labelSelector: options.labelSelector,
+          timeoutSeconds: 300 + Math.floor(Math.random() * 300)
+        })}`
+        return connection.stream(path).pipe(
+          Stream.mapError(
+            (e): KubeApiError =>
+              e._tag === "KubeResponseError"
+                ? toError(kind, undefined, e.response.status, e.response.body)
+                : transport(kind, undefined, e)
+          ),
+          Stream.mapEffect((line): Effect.Effect<Option.Option<WatchEvent<K>>, KubeApiError> => {
+            const event = parse(line) as { type?: string; object?: Record<string, unknown> } | undefined
+            if (event?.type === "ERROR") {
+              const s = (event.object ?? {}) as Status
+              return Effect.fail(toError(kind, undefined, s.code ?? 500, JSON.stringify(s)))
+            }
+            if (event?.type === "BOOKMARK") {
+              const meta = event.object?.metadata as { resourceVersion?: string } | undefined
+              return Effect.succeed(Option.some({ type: "BOOKMARK", resourceVersion: meta?.resourceVersion ?? "" }))
+            }
+            if (event?.type === "ADDED" || event?.type === "MODIFIED" || event?.type === "DELETED")
+              return Effect.succeed(Option.some({ type: event.type, object: event.object as unknown as KindMap[K] }))
+            return Effect.succeed(Option.none())
+          }),
+          Stream.filterMap((x) => x)
+        )
+      },
+      podLogs: (namespace, name, options) =>
+        call(
+          "PodLog",
+          name,
+          {
+            method: "GET",
+            path: `${objectPath("Pod", namespace, name)}/log${query({
+              container: options?.container,
+              tailLines: options?.tailLines,
+              limitBytes: options?.limitBytes
+            })}`
+          },
+          (body) => body
+        )
+    }
+    return service
+  })
+
+/** The live KubeApi; fails at start with a clear message when no configuration can be loaded. */
+export const layer = (config: LiveKubeApiConfig): Layer.Layer<KubeApi, KubeConnection.KubeConfigError> =>
+  Layer.effect(
+    KubeApi,
+    Effect.gen(function* () {
+      const kc = yield* KubeConnection.loadConfig(config.kubeconfig)
+      const connection = yield* KubeConnection.make(kc)
+      return yield* make(connection, config)
+    })
+  )
