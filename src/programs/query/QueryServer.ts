@@ -167,7 +167,10 @@ export const make = (
     const api = yield* KubeApi
     const objects = yield* ObjectStore
     const metrics = queryMetrics(yield* Metrics)
-    const client = (yield* HttpClientTag.HttpClient).pipe(HttpClientTag.withTracerPropagation(false))
+    const client = (yield* HttpClientTag.HttpClient).pipe(
+      HttpClientTag.withTracerPropagation(false),
+      HttpClientTag.withTracerDisabledWhen(() => true)
+    )
     const background = yield* FiberSet.make()
     const slots = makeJobSlots(settings.maxJobsInFlight, (n) => metrics.jobsInFlight.set(n))
     const jobDeps: EphemeralQuery.EphemeralQueryDeps = { api, objects, settings, metrics, background }

@@ -87,10 +87,13 @@ export const query = (
       : HttpClientRequest.bodyText(base, JSON.stringify(params), "application/json")
   const exchange = client.execute(httpRequest).pipe(
     Effect.flatMap((response) => {
-      const length = Number(response.headers["content-length"])
-      if (Number.isFinite(length) && length > request.maxResultBytes)
-        return Effect.fail(new AnswerTooLarge({ limit: request.maxResultBytes }))
-      return readLimited(response.stream, request.maxResultBytes)
+      const declared = response.headers["content-length"]
+      const length = declared === undefined ? Number.NaN : Number(declared)
+      if (length > request.maxResultBytes) return Effect.fail(new AnswerTooLarge({ limit: request.maxResultBytes }))
+      // a declared length within the limit is read whole (cheaper); otherwise the body is counted as it arrives
+      return Number.isFinite(length)
+        ? Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
+        : readLimited(response.stream, request.maxResultBytes)
     }),
     Effect.scoped
   )
