@@ -139,16 +139,18 @@ export const runProcess = (options: ProcessOptions, stopRequested: Effect.Effect
         }
         return { exitCode: 1, stopped: false, startError }
       }
-      return yield* Effect.raceFirst(
-        Effect.map(Deferred.await(running.closed), (exitCode) => ({ exitCode, stopped: false })),
+      let stopping = false
+      const exitCode = yield* Effect.raceFirst(
+        Deferred.await(running.closed),
         Effect.zipRight(
           stopRequested,
-          Effect.zipRight(
-            stop(running, options.stopGrace),
-            Effect.map(Deferred.await(running.closed), (exitCode) => ({ exitCode, stopped: true }))
-          )
+          Effect.suspend(() => {
+            stopping = true
+            return Effect.zipRight(stop(running, options.stopGrace), Deferred.await(running.closed))
+          })
         )
       )
+      return { exitCode, stopped: stopping }
     })
   )
 
