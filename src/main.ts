@@ -3,16 +3,38 @@
  */
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Console, Effect, Layer } from "effect"
+import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
+import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
 import { layerFromEnvDeferred as minioObjectStoreFromEnv } from "./layers/live/MinioObjectStore.ts"
+import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
+import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
+import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
+import * as Controller from "./programs/cli/Controller.ts"
 import * as Daemon from "./programs/cli/Daemon.ts"
 import * as Execute from "./programs/cli/Execute.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
 
+/** The controller's live backends. An empty NATS URL disables event ingest, as in the0 (with a warning). */
+const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
+  Layer.mergeAll(
+    LiveKubeApi.layer({ kubeconfig: b.kubeconfig, qps: b.kubeQps, burst: b.kubeBurst }),
+    MongoBotStore.layer({ uri: b.mongoUri, setting: "MONGO_URI" }),
+    b.natsUrl === ""
+      ? Layer.effectDiscard(
+          Effect.logWarning("WARNING: NATS_URL not set, bots/schedules won't be synced from API")
+        ).pipe(Layer.provideMerge(MemoryEventBus.layer))
+      : Layer.unwrapEffect(
+          Effect.map(NatsEventBus.parseServers(b.natsUrl, "NATS_URL"), () => NatsEventBus.layer({ servers: b.natsUrl }))
+        ),
+    MinioObjectStore.layerFromEnv
+  )
+
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
   Command.withSubcommands([
+    Controller.command(liveBackends),
     Render.command,
     Version.command,
     Execute.command.pipe(Command.provide(minioObjectStoreFromEnv)),

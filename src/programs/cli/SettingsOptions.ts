@@ -7,6 +7,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Duration, Effect, Option } from "effect"
 import * as ControllerSettings from "../controller/ControllerSettings.ts"
 import { type ImagePullPolicy, imagePullPolicies, type ManifestSettings } from "../manifests/ManifestSettings.ts"
+import * as QuerySettings from "../query/QuerySettings.ts"
 
 const d = ControllerSettings.defaults
 const m = d.manifest
@@ -166,3 +167,56 @@ export const controllerOptions: Options.Options<ControllerSettings.ControllerSet
     leaderElection: { leaseName, identity, leaseDuration, renewDeadline, retryPeriod }
   }))
 )
+
+const q = QuerySettings.defaults
+
+/** The QueryServer's settings; `manifest` is the controller's and is filled in by the caller. */
+export const queryOptions: Options.Options<QuerySettings.QuerySettings> = Options.all({
+  port: integer("query-port", "QUERY_SERVER_PORT", q.port, "Port of the QueryServer (POST /query, GET /health)"),
+  host: text("query-host", "QUERY_SERVER_HOST", q.host, "Interface the QueryServer binds"),
+  maxBodyBytes: integer(
+    "query-max-body-bytes",
+    "QUERY_MAX_BODY_BYTES",
+    q.maxBodyBytes,
+    "Larger request bodies get 413"
+  ),
+  maxJobsInFlight: integer(
+    "query-max-jobs",
+    "QUERY_MAX_JOBS_IN_FLIGHT",
+    q.maxJobsInFlight,
+    "Ephemeral query Jobs at once; one more gets 429"
+  ),
+  defaultTimeoutSec: integer(
+    "query-default-timeout",
+    "QUERY_DEFAULT_TIMEOUT_SEC",
+    q.defaultTimeoutSec,
+    "timeout_sec when a request has none"
+  ),
+  maxTimeoutSec: integer("query-max-timeout", "QUERY_MAX_TIMEOUT_SEC", q.maxTimeoutSec, "Largest timeout_sec honoured"),
+  authToken: Options.text("query-auth-token").pipe(
+    Options.withFallbackConfig(Config.string("QUERY_AUTH_TOKEN")),
+    Options.optional,
+    Options.map(Option.getOrUndefined),
+    Options.withDescription(
+      "Bearer token every QueryServer route but /health requires (env QUERY_AUTH_TOKEN, default: no auth)"
+    )
+  ),
+  maxResultBytes: integer(
+    "query-max-result-bytes",
+    "QUERY_MAX_RESULT_BYTES",
+    q.maxResultBytes,
+    "Largest bot answer accepted"
+  ),
+  cleanupTimeoutSec: integer(
+    "query-cleanup-timeout",
+    "QUERY_CLEANUP_TIMEOUT_SEC",
+    q.cleanupTimeoutSec,
+    "Time for each cleanup step"
+  ),
+  failureLogTailLines: integer(
+    "query-log-lines",
+    "QUERY_FAILURE_LOG_LINES",
+    q.failureLogTailLines,
+    "Log lines returned when a query Job fails"
+  )
+}).pipe(Options.map((settings) => ({ ...settings, manifest: q.manifest })))

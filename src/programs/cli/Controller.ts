@@ -1,0 +1,131 @@
+/**
+ * `the0-runtime controller`: the controller manager (Bot and Schedule controllers, event ingest, leader
+ * election), the health and metrics server and the QueryServer, on the backends the composition root gives it.
+ * Takes the0's flags and env vars (controller spec §1.2) plus ours.
+ */
+
+import { createServer } from "node:http"
+import { hostname } from "node:os"
+import { Command, Options } from "@effect/cli"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Config, Context, Effect, Layer, Redacted } from "effect"
+import type { BotStore } from "../../services/BotStore.ts"
+import type { EventBus } from "../../services/EventBus.ts"
+import type { KubeApi } from "../../services/KubeApi.ts"
+import type { ObjectStore } from "../../services/ObjectStore.ts"
+import type { ControllerSettings } from "../controller/ControllerSettings.ts"
+import * as Manager from "../controller/Manager.ts"
+import * as HealthServer from "../HealthServer.ts"
+import { Metrics } from "../Metrics.ts"
+import { controllerOwnedMinioSecret } from "../manifests/ManifestSettings.ts"
+import * as QueryServer from "../query/QueryServer.ts"
+import { type QuerySettings, settingsProblems } from "../query/QuerySettings.ts"
+import { controllerOptions, queryOptions } from "./SettingsOptions.ts"
+
+/** Where the backends are: what the composition root needs to build the live layers. */
+export interface BackendSettings {
+  readonly mongoUri: string
+  readonly natsUrl: string
+  readonly kubeconfig: string
+  readonly kubeQps: number
+  readonly kubeBurst: number
+}
+
+export interface ControllerArgs {
+  readonly settings: ControllerSettings
+  readonly query: QuerySettings
+  readonly healthPort: number
+  readonly backends: BackendSettings
+}
+
+export type Backends = Layer.Layer<KubeApi | BotStore | EventBus | ObjectStore, unknown>
+
+class ManagerInstance extends Context.Tag("the0/ManagerInstance")<ManagerInstance, Manager.Manager>() {}
+
+/** Everything the controller process runs, on whatever backends are provided. */
+export const app = (args: ControllerArgs) => {
+  const manager = Layer.scoped(ManagerInstance, Manager.make(args.settings))
+  const health = Layer.unwrapEffect(
+    Effect.map(ManagerInstance, (m) =>
+      HttpServer.serve(HealthServer.router(m.ready)).pipe(
+        Layer.provide(NodeHttpServer.layer(createServer, { port: args.healthPort }))
+      )
+    )
+  )
+  const query = Layer.unwrapEffect(
+    Effect.map(ManagerInstance, (m) => QueryServer.layer({ settings: args.query, botPods: m.bots.informer }))
+  )
+  return Layer.mergeAll(health, query).pipe(Layer.provide(manager), Layer.provideMerge(Metrics.layer))
+}
+
+const text = (name: string, env: string, fallback: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withFallbackConfig(Config.string(env).pipe(Config.withDefault(fallback))),
+    Options.withDescription(`${description} (env ${env}, default ${JSON.stringify(fallback)})`)
+  )
+const integer = (name: string, env: string, fallback: number, description: string) =>
+  Options.integer(name).pipe(
+    Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
+    Options.withDescription(`${description} (env ${env}, default ${fallback})`)
+  )
+
+const options = {
+  settings: controllerOptions,
+  query: queryOptions,
+  healthPort: integer("health-port", "HEALTH_PORT", 8080, "Port of /healthz, /readyz and /metrics"),
+  mongoUri: text(
+    "mongo-uri",
+    "MONGO_URI",
+    "mongodb://localhost:27017",
+    "MongoDB connection string (any the driver accepts)"
+  ),
+  natsUrl: text("nats-url", "NATS_URL", "", "NATS server URL(s); empty: no event ingest, as in the0"),
+  kubeconfig: text("kubeconfig", "KUBECONFIG", "", "kubeconfig outside a cluster; empty: the Pod's service account"),
+  kubeQps: integer("kube-qps", "KUBE_QPS", 50, "Client-side rate limit of Kubernetes API requests per second"),
+  kubeBurst: integer("kube-burst", "KUBE_BURST", 100, "Burst of that rate limit")
+}
+
+/** The MinIO credentials are env-only, as in the0 ("for security"), and required. */
+const credentials = Effect.gen(function* () {
+  const accessKey = yield* Config.redacted("MINIO_ACCESS_KEY").pipe(Config.withDefault(Redacted.make("")))
+  const secretKey = yield* Config.redacted("MINIO_SECRET_KEY").pipe(Config.withDefault(Redacted.make("")))
+  if (Redacted.value(accessKey) === "" || Redacted.value(secretKey) === "")
+    return yield* Effect.fail(new Error("ERROR: MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required"))
+  return { accessKey: Redacted.value(accessKey), secretKey: Redacted.value(secretKey) }
+})
+
+export const command = (backends: (settings: BackendSettings) => Backends) =>
+  Command.make("controller", options, (input) =>
+    Effect.gen(function* () {
+      const creds = yield* credentials
+      const problems = settingsProblems({ ...input.query, manifest: input.settings.manifest })
+      if (problems.length > 0) return yield* Effect.fail(new Error(`invalid settings: ${problems.join("; ")}`))
+      const identity =
+        input.settings.leaderElection.identity || `${hostname()}-${Math.random().toString(36).slice(2, 8)}`
+      const settings: ControllerSettings = {
+        ...input.settings,
+        leaderElection: { ...input.settings.leaderElection, identity },
+        ...(input.settings.manifest.minioSecret.name === controllerOwnedMinioSecret.name
+          ? { ownedMinioCredentials: creds }
+          : {})
+      }
+      const args: ControllerArgs = {
+        settings,
+        query: { ...input.query, manifest: settings.manifest },
+        healthPort: input.healthPort,
+        backends: {
+          mongoUri: input.mongoUri,
+          natsUrl: input.natsUrl,
+          kubeconfig: input.kubeconfig,
+          kubeQps: input.kubeQps,
+          kubeBurst: input.kubeBurst
+        }
+      }
+      yield* Effect.logInfo(
+        `Starting the0 runtime controller: namespace ${settings.manifest.namespace}, identity ${identity}, ` +
+          `resync ${JSON.stringify(settings.resyncInterval)}, health :${args.healthPort}, query :${args.query.port}`
+      )
+      return yield* Layer.launch(app(args).pipe(Layer.provide(backends(args.backends))))
+    })
+  ).pipe(Command.withDescription("Run the controller manager (Kubernetes mode)"))
