@@ -1,0 +1,113 @@
+/**
+ * Runs the controller process (the very `app` of `the0-runtime controller`) in the test, on the testbed's real
+ * servers, in a namespace of its own, and gives the test direct clients to check the state of the world.
+ */
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { Effect, Exit, Layer, Schedule, Scope } from "effect"
+import { MongoClient } from "mongodb"
+import * as LiveKubeApi from "../../../src/layers/live/LiveKubeApi.ts"
+import * as MinioObjectStore from "../../../src/layers/live/MinioObjectStore.ts"
+import * as MongoBotStore from "../../../src/layers/live/MongoBotStore.ts"
+import * as NatsEventBus from "../../../src/layers/live/NatsEventBus.ts"
+import * as Controller from "../../../src/programs/cli/Controller.ts"
+import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
+import * as QuerySettings from "../../../src/programs/query/QuerySettings.ts"
+import { requireEnv, uniqueName } from "../testbed/env.ts"
+
+export const env = requireEnv(
+  "KUBECONFIG",
+  "MONGO_URI",
+  "NATS_URL",
+  "MINIO_ENDPOINT",
+  "MINIO_ACCESS_KEY",
+  "MINIO_SECRET_KEY"
+)
+
+export const kubeConfig = (): KubeConfig => {
+  const kc = new KubeConfig()
+  kc.loadFromFile(env.KUBECONFIG)
+  return kc
+}
+
+/** A fresh namespace with its default ServiceAccount (the API server refuses Pods before it exists). */
+export const freshNamespace = Effect.gen(function* () {
+  const core = kubeConfig().makeApiClient(CoreV1Api)
+  const name = uniqueName("it")
+  yield* Effect.promise(() => core.createNamespace({ body: { metadata: { name } } }))
+  yield* Effect.tryPromise(() => core.readNamespacedServiceAccount({ name: "default", namespace: name })).pipe(
+    Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("30 seconds")))
+  )
+  yield* Effect.addFinalizer(() => Effect.promise(() => core.deleteNamespace({ name }).catch(() => undefined)))
+  return name
+})
+
+/** Both collections emptied, so a test starts from a known store. */
+export const clearStore = Effect.promise(async () => {
+  const client = await MongoClient.connect(env.MONGO_URI)
+  try {
+    await client.db("bot_runner").collection("bots").deleteMany({})
+    await client.db("bot_scheduler").collection("bot_schedules").deleteMany({})
+  } finally {
+    await client.close()
+  }
+})
+
+export const backends = (): Controller.Backends =>
+  Layer.mergeAll(
+    LiveKubeApi.layer({ kubeconfig: env.KUBECONFIG, qps: 100, burst: 200 }),
+    MongoBotStore.layer({ uri: env.MONGO_URI, setting: "MONGO_URI" }),
+    NatsEventBus.layer({ servers: env.NATS_URL }),
+    MinioObjectStore.layerFromEnv
+  )
+
+export interface Running {
+  readonly stop: Effect.Effect<void>
+  readonly healthPort: number
+}
+
+let nextPort = 18600
+
+/** Starts a controller replica in `namespace`; `stop` shuts it down as SIGTERM would. */
+export const startController = (
+  namespace: string,
+  identity: string,
+  overrides: Partial<ControllerSettings.ControllerSettings> = {}
+) =>
+  Effect.gen(function* () {
+    const healthPort = nextPort++
+    const settings: ControllerSettings.ControllerSettings = {
+      ...ControllerSettings.defaults,
+      manifest: { ...ControllerSettings.defaults.manifest, namespace, minioEndpoint: env.MINIO_ENDPOINT },
+      leaderElection: {
+        ...ControllerSettings.defaults.leaderElection,
+        identity,
+        leaseDuration: "6 seconds",
+        renewDeadline: "4 seconds",
+        retryPeriod: "1 second"
+      },
+      ownedMinioCredentials: { accessKey: env.MINIO_ACCESS_KEY, secretKey: env.MINIO_SECRET_KEY },
+      ...overrides
+    }
+    const args: Controller.ControllerArgs = {
+      settings,
+      query: { ...QuerySettings.defaults, port: nextPort++, host: "127.0.0.1", manifest: settings.manifest },
+      healthPort,
+      backends: {
+        mongoUri: env.MONGO_URI,
+        natsUrl: env.NATS_URL,
+        kubeconfig: env.KUBECONFIG,
+        kubeQps: 100,
+        kubeBurst: 200
+      }
+    }
+    const scope = yield* Scope.make()
+    yield* Layer.buildWithScope(Controller.app(args).pipe(Layer.provide(backends())), scope)
+    const running: Running = { stop: Scope.close(scope, Exit.void), healthPort }
+    return running
+  })
+
+export const httpText = (url: string) =>
+  Effect.promise(async () => {
+    const res = await fetch(url).catch(() => undefined)
+    return res === undefined ? { status: 0, body: "" } : { status: res.status, body: await res.text() }
+  })
