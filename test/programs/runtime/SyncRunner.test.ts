@@ -1,12 +1,13 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Stream } from "effect"
 import * as MinioObjectStore from "../../../src/layers/live/MinioObjectStore.ts"
 import { daemonSync, parseGoDuration } from "../../../src/programs/runtime/DaemonSync.ts"
 import { serveReadiness } from "../../../src/programs/runtime/ReadinessServer.ts"
 import { storageSettings } from "../../../src/programs/runtime/StorageSettings.ts"
 import { logSubject, startSyncRunner } from "../../../src/programs/runtime/SyncRunner.ts"
+import { EventBus } from "../../../src/services/EventBus.ts"
 import type { ObjectStoreService } from "../../../src/services/ObjectStore.ts"
 import { type Sandbox, sandbox } from "./support/Sandbox.ts"
 import { layerOf, memoryStore, text } from "./support/Stores.ts"
@@ -79,6 +80,28 @@ describe("SyncRunner (runtime spec §4)", () => {
       yield* Fiber.interrupt(fiber)
       expect(yield* stateStored(store)).toBe(true)
       expect(yield* dailyLog(store)).toContain("last words")
+    })
+  )
+
+  it.scopedLive("raw log chunks are published on the0.bot.logs.<id> after their append, when a bus is present", () =>
+    Effect.gen(function* () {
+      const box = yield* sandbox
+      const store = yield* memoryStore
+      const published: Array<{ subject: string; data: string }> = []
+      const bus = Layer.succeed(EventBus, {
+        publish: (subject, data) => Effect.sync(() => published.push({ subject, data: text(data) })),
+        subscribe: () => Stream.die("not used"),
+        ensureStream: () => Effect.die("not used"),
+        streamInfo: () => Effect.die("not used"),
+        consume: () => Stream.die("not used"),
+        connectionState: Effect.succeed("connected" as const)
+      })
+      yield* startSyncRunner({ ...options(box), botId: "bot.with.dots" }).pipe(
+        Effect.provide(Layer.merge(layerOf(store), bus))
+      )
+      appendFileSync(path.join(box.logsPath, "bot.log"), "raw line, not NDJSON\n")
+      yield* waitUntil(Effect.sync(() => published.length > 0))
+      expect(published).toEqual([{ subject: "the0.bot.logs.bot_with_dots", data: "raw line, not NDJSON\n" }])
     })
   )
 
