@@ -10,8 +10,6 @@
 import { createServer, IncomingMessage } from "node:http"
 import {
   type HttpApp,
-  type HttpClient,
-  HttpClient as HttpClientTag,
   HttpIncomingMessage,
   HttpMiddleware,
   HttpServer,
@@ -19,7 +17,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Clock, Duration, Effect, Either, FiberSet, Layer, Option, type Scope } from "effect"
 import { normaliseQueryPath } from "../../domain/Query.ts"
 import { BotStore } from "../../services/BotStore.ts"
@@ -35,6 +33,7 @@ import type { QueryOutput } from "./QueryOutput.ts"
 import { decodeQueryRequest, missingField } from "./QueryRequestDecoding.ts"
 import { effectiveTimeoutSec, type QuerySettings, serverTimeouts } from "./QuerySettings.ts"
 import * as RealtimeProxy from "./RealtimeProxy.ts"
+import * as RealtimeTransport from "./RealtimeTransport.ts"
 
 export interface QueryServerInputs {
   readonly settings: QuerySettings
@@ -156,21 +155,14 @@ const routeOf = (path: string): "/query" | "/health" | "other" =>
 
 export const make = (
   inputs: QueryServerInputs
-): Effect.Effect<
-  QueryServer,
-  never,
-  BotStore | KubeApi | ObjectStore | Metrics | HttpClient.HttpClient | Scope.Scope
-> =>
+): Effect.Effect<QueryServer, never, BotStore | KubeApi | ObjectStore | Metrics | Scope.Scope> =>
   Effect.gen(function* () {
     const { settings, botPods } = inputs
     const store = yield* BotStore
     const api = yield* KubeApi
     const objects = yield* ObjectStore
     const metrics = queryMetrics(yield* Metrics)
-    const client = (yield* HttpClientTag.HttpClient).pipe(
-      HttpClientTag.withTracerPropagation(false),
-      HttpClientTag.withTracerDisabledWhen(() => true)
-    )
+    const transport = yield* RealtimeTransport.make
     const background = yield* FiberSet.make()
     const slots = makeJobSlots(settings.maxJobsInFlight, (n) => metrics.jobsInFlight.set(n))
     const jobDeps: EphemeralQuery.EphemeralQueryDeps = { api, objects, settings, metrics, background }
@@ -219,7 +211,7 @@ export const make = (
         const endpoint = target.mode === "realtime" ? BotResolver.realtimeEndpoint(botPods, req.bot_id) : Option.none()
         if (Option.isSome(endpoint)) {
           setMode("realtime")
-          const output = yield* RealtimeProxy.query(client, endpoint.value, {
+          const output = yield* RealtimeProxy.query(transport, endpoint.value, {
             path,
             params: req.params ?? undefined,
             timeout,
@@ -320,20 +312,16 @@ export const nodeServer = (settings: QuerySettings) => {
 }
 
 /**
- * The QueryServer on `settings.host:settings.port`, for the controller manager: realtime queries through an
- * undici HTTP client (the fastest measured, see BENCHMARKS.md), for as long as the layer lives.
+ * The QueryServer on `settings.host:settings.port`, for the controller manager, for as long as the layer lives.
  */
 export const layer = (
   inputs: QueryServerInputs
 ): Layer.Layer<never, HttpServerError.ServeError, BotStore | KubeApi | ObjectStore | Metrics> =>
   Layer.scopedDiscard(Effect.flatMap(make(inputs), (server) => serve(server.app))).pipe(
     Layer.provide(
-      Layer.mergeAll(
-        NodeHttpServer.layer(() => nodeServer(inputs.settings), {
-          port: inputs.settings.port,
-          host: inputs.settings.host
-        }),
-        NodeHttpClient.layerUndici
-      )
+      NodeHttpServer.layer(() => nodeServer(inputs.settings), {
+        port: inputs.settings.port,
+        host: inputs.settings.host
+      })
     )
   )

@@ -1,15 +1,15 @@
 /**
  * The realtime proxy (controller spec §6.5): `POST http://<podIP>:<port><query_path>` to the bot's query
- * container, through the @effect/platform `HttpClient` the caller provides. The params go both as the JSON body
+ * container, through a `RealtimeTransport` (Node's http, see that module). The params go both as the JSON body
  * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the
  * §6.5 bug). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
  * unreadable, oversized or non-JSON answers and timeouts become the0's error messages.
  */
-import { type HttpClient, HttpClientRequest } from "@effect/platform"
-import { Chunk, Data, type Duration, Effect, Stream } from "effect"
+import { type Duration, Effect } from "effect"
 import type { JsonObject } from "../../domain/Bot.ts"
 import type { RealtimeEndpoint } from "./BotResolver.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
+import type { RealtimeTransport } from "./RealtimeTransport.ts"
 
 export interface RealtimeQuery {
   /** Normalised, starting with `/`; may carry its own `?query` (the0's workaround), which is kept. */
@@ -33,8 +33,6 @@ export const realtimeUrl = (endpoint: RealtimeEndpoint, path: string, params: Js
   return `${base}${path.includes("?") ? "&" : "?"}${query}`
 }
 
-class AnswerTooLarge extends Data.TaggedError("AnswerTooLarge")<{ readonly limit: number }> {}
-
 const goNetMessages: Readonly<Record<string, string>> = {
   ECONNREFUSED: "connect: connection refused",
   EHOSTUNREACH: "connect: no route to host",
@@ -57,47 +55,16 @@ const transportMessage = (cause: unknown, endpoint: RealtimeEndpoint): string =>
   return cause instanceof Error ? cause.message : String(cause)
 }
 
-/** Reads the whole body, refusing more than `limit` bytes. */
-const readLimited = <E>(stream: Stream.Stream<Uint8Array, E>, limit: number) =>
-  stream.pipe(
-    Stream.mapAccumEffect(0, (total, chunk) => {
-      const next = total + chunk.length
-      return next > limit ? Effect.fail(new AnswerTooLarge({ limit })) : Effect.succeed([next, chunk] as const)
-    }),
-    Stream.runCollect,
-    Effect.map((chunks) => {
-      const parts = Chunk.toReadonlyArray(chunks)
-      if (parts.length === 1 && parts[0] !== undefined) return parts[0]
-      return Buffer.concat(parts)
-    })
-  )
-
 /** Sends the query to the bot's query container and parses its answer; never fails. */
 export const query = (
-  client: HttpClient.HttpClient,
+  transport: RealtimeTransport,
   endpoint: RealtimeEndpoint,
   request: RealtimeQuery
 ): Effect.Effect<QueryOutput> => {
   const url = realtimeUrl(endpoint, request.path, request.params)
   const params = request.params ?? {}
-  const base = HttpClientRequest.post(url, { headers: { "content-type": "application/json" } })
-  const httpRequest =
-    Object.keys(params).length === 0
-      ? base
-      : HttpClientRequest.bodyText(base, JSON.stringify(params), "application/json")
-  const exchange = client.execute(httpRequest).pipe(
-    Effect.flatMap((response) => {
-      const declared = response.headers["content-length"]
-      const length = declared === undefined ? Number.NaN : Number(declared)
-      if (length > request.maxResultBytes) return Effect.fail(new AnswerTooLarge({ limit: request.maxResultBytes }))
-      // a declared length within the limit is read whole (cheaper); otherwise the body is counted as it arrives
-      return Number.isFinite(length)
-        ? Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
-        : readLimited(response.stream, request.maxResultBytes)
-    }),
-    Effect.scoped
-  )
-  return exchange.pipe(
+  const body = Object.keys(params).length === 0 ? undefined : JSON.stringify(params)
+  return Effect.suspend(() => transport.post(new URL(url), body, request.maxResultBytes)).pipe(
     Effect.timeout(request.timeout),
     Effect.map(parseQueryOutput),
     Effect.catchAll(
@@ -107,9 +74,7 @@ export const query = (
             ? failed(`failed to execute query request: Post "${url}": context deadline exceeded`)
             : error._tag === "AnswerTooLarge"
               ? failed(`failed to read query response: larger than ${error.limit} bytes`)
-              : error._tag === "RequestError"
-                ? failed(`failed to execute query request: Post "${url}": ${transportMessage(error.cause, endpoint)}`)
-                : failed(`failed to read query response: ${transportMessage(error.cause ?? error, endpoint)}`)
+              : failed(`failed to execute query request: Post "${url}": ${transportMessage(error.cause, endpoint)}`)
         )
     )
   )
