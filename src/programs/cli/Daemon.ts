@@ -6,7 +6,6 @@
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { daemonSync, parseGoDuration } from "../runtime/DaemonSync.ts"
-import * as SlogLogger from "../runtime/SlogLogger.ts"
 import { storageSettings } from "../runtime/StorageSettings.ts"
 import { runToExit } from "./ProcessExit.ts"
 
@@ -59,7 +58,7 @@ const sync = Command.make("sync", syncOptions, (options) =>
         return 1
       }
       return 0
-    }).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
+    })
   )
 ).pipe(Command.withDescription("Sync the state directory and bot.log to object storage (the sync sidecar)"))
 

@@ -7,7 +7,6 @@ import { Effect } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { execute } from "../runtime/Execute.ts"
 import { ConfigurationError, executeSettings } from "../runtime/ExecuteSettings.ts"
-import * as SlogLogger from "../runtime/SlogLogger.ts"
 import { runToExit } from "./ProcessExit.ts"
 
 const flags = {
@@ -35,6 +34,6 @@ export const command = Command.make("execute", flags, (options) =>
           return 1
         }
         return yield* execute(settings, stopRequested)
-      }).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
+      })
   )
 ).pipe(Command.withDescription("Run a bot, a one-shot query or a query server inside a bot container"))

@@ -1,11 +1,24 @@
 /**
  * Runs an in-Pod command to its own end and exits with its code. The command gets a stop request on SIGTERM or
  * SIGINT instead of being interrupted: it forwards the signal to its child, waits for it, runs the final sync, and
- * only then answers. (NodeRuntime's own signal handler asks to interrupt the main fiber; that request waits behind
- * this uninterruptible region, which ends with `process.exit`.)
+ * only then answers; the process then exits with that code.
  */
 import { Deferred, Effect, Fiber, Option } from "effect"
 import { underReaper } from "../runtime/Pid1.ts"
+import * as SlogLogger from "../runtime/SlogLogger.ts"
+
+/**
+ * A signal that arrives while the CLI is still loading must not be lost: as PID 1 it would be ignored for good.
+ * For the in-Pod commands we record it from the moment this module loads.
+ */
+const early = { stopRequested: false }
+if (["execute", "daemon"].includes(process.argv[2] ?? "")) {
+  const record = () => {
+    early.stopRequested = true
+  }
+  process.on("SIGTERM", record)
+  process.on("SIGINT", record)
+}
 
 export const runToExit = <R>(
   program: (stopRequested: Effect.Effect<void>) => Effect.Effect<number, never, R>
@@ -16,15 +29,18 @@ export const runToExit = <R>(
       if (Option.isSome(reaped)) return yield* exit(reaped.value)
       const stop = yield* Deferred.make<void>()
       const request = () => Deferred.unsafeDone(stop, Effect.void)
+      // The in-Pod commands own their signals: NodeRuntime's handler would interrupt the main fiber and exit 0
+      // before the bot has stopped and the final sync has run.
+      process.removeAllListeners("SIGTERM")
+      process.removeAllListeners("SIGINT")
       process.on("SIGTERM", request)
       process.on("SIGINT", request)
+      if (early.stopRequested) request()
       const fiber = yield* Effect.fork(Effect.interruptible(program(Deferred.await(stop))))
       const code = yield* Fiber.join(fiber)
-      process.off("SIGTERM", request)
-      process.off("SIGINT", request)
       return yield* exit(code)
     })
-  )
+  ).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
 
 const exit = (code: number): Effect.Effect<never> =>
   Effect.async<never>(() => {
