@@ -8,7 +8,7 @@
  * `MINIO_USE_SSL` (only `true` enables TLS), with the0's messages for missing values, checked in that order.
  */
 import type { Readable } from "node:stream"
-import { Data, Deferred, Duration, Effect, Fiber, Layer } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer } from "effect"
 import * as Minio from "minio"
 import {
   type CompletedPart,
@@ -22,111 +22,13 @@ import {
   ObjectStoreError,
   type ObjectStoreService
 } from "../../services/ObjectStore.ts"
+import { configFromEnv, type MinioConfig, MinioConfigError, parseEndpoint, unconfigured } from "./MinioConfig.ts"
+import { type Context, errorCode, errorDetail, mapError } from "./MinioErrors.ts"
 
-/** A missing or malformed MinIO setting; the message is the0's (`MINIO_ENDPOINT is required`). */
-export class MinioConfigError extends Data.TaggedError("MinioConfigError")<{ readonly detail: string }> {
-  override get message(): string {
-    return this.detail
-  }
-}
-
-export interface MinioConfig {
-  readonly endpoint: string
-  readonly accessKey: string
-  readonly secretKey: string
-  readonly useSSL: boolean
-  /** Skips the client's bucket-location lookups when set (`MINIO_REGION`, ours; R2 wants `auto`). */
-  readonly region?: string
-}
-
-/** Reads the settings from an environment, as the0's `LoadConfigFromEnv` does. */
-export const configFromEnv = (
-  env: Readonly<Record<string, string | undefined>>
-): Effect.Effect<MinioConfig, MinioConfigError> => {
-  for (const name of ["MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"] as const) {
-    if ((env[name] ?? "") === "") return Effect.fail(new MinioConfigError({ detail: `${name} is required` }))
-  }
-  const region = env.MINIO_REGION ?? ""
-  return Effect.succeed({
-    endpoint: env.MINIO_ENDPOINT ?? "",
-    accessKey: env.MINIO_ACCESS_KEY ?? "",
-    secretKey: env.MINIO_SECRET_KEY ?? "",
-    useSSL: env.MINIO_USE_SSL === "true",
-    ...(region === "" ? {} : { region })
-  })
-}
-
-/** `host:port`, `host` or `[v6]:port` into the client's parts; a scheme or a bad port is an error naming the value. */
-export const parseEndpoint = (
-  endpoint: string,
-  useSSL: boolean
-): Effect.Effect<{ readonly host: string; readonly port: number }, MinioConfigError> => {
-  const bad = (why: string) =>
-    Effect.fail(new MinioConfigError({ detail: `MINIO_ENDPOINT ${JSON.stringify(endpoint)} ${why}` }))
-  if (endpoint.includes("://")) return bad("must be host:port without a scheme")
-  const match = /^(\[[^\]]+\]|[^:/]+)(?::(\d+))?$/.exec(endpoint)
-  if (match === null) return bad("is not host:port")
-  const host = (match[1] ?? "").replace(/^\[|\]$/g, "")
-  const port = match[2] === undefined ? (useSSL ? 443 : 80) : Number(match[2])
-  if (port < 1 || port > 65535) return bad("has an invalid port")
-  return Effect.succeed({ host, port })
-}
+export { configFromEnv, type MinioConfig, MinioConfigError, parseEndpoint, unconfigured } from "./MinioConfig.ts"
 
 /** Bounded time for an abort or a cleanup that runs after a failure. */
 const cleanupDeadline = Duration.seconds(30)
-
-interface S3ErrorShape {
-  readonly code?: unknown
-  readonly message?: unknown
-  readonly bucketname?: unknown
-  readonly key?: unknown
-  readonly name?: unknown
-}
-
-const errorCode = (error: unknown): string => {
-  if (typeof error !== "object" || error === null) return "Unknown"
-  const { code, name } = error as S3ErrorShape
-  if (typeof code === "string" && code !== "") return code
-  return typeof name === "string" && name !== "" && name !== "Error" ? name : "Unknown"
-}
-
-const errorDetail = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
-
-interface Context {
-  readonly operation: string
-  readonly bucket: string
-  readonly key?: string
-  readonly uploadId?: string
-}
-
-/** The port's error for a client failure in `context`. `NotFound` comes from HEAD requests, which have no body. */
-const mapError = (context: Context, error: unknown): NoSuchKey | NoSuchBucket | NoSuchUpload | ObjectStoreError => {
-  const code = errorCode(error)
-  const { bucket, key = "" } = context
-  switch (code) {
-    case "NoSuchBucket":
-      return new NoSuchBucket({ bucket: bucketOf(error) ?? bucket })
-    case "NoSuchKey":
-      return new NoSuchKey({ bucket, key })
-    case "NoSuchUpload":
-      return new NoSuchUpload({ bucket, key, uploadId: context.uploadId ?? "" })
-    default:
-      return new ObjectStoreError({
-        operation: context.operation,
-        bucket,
-        ...(context.key === undefined ? {} : { key: context.key }),
-        code,
-        detail: errorDetail(error),
-        cause: error
-      })
-  }
-}
-
-const bucketOf = (error: unknown): string | undefined => {
-  const value = typeof error === "object" && error !== null ? (error as S3ErrorShape).bucketname : undefined
-  return typeof value === "string" && value !== "" ? value : undefined
-}
 
 const readAll = (stream: Readable): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
@@ -443,31 +345,6 @@ export const make = (config: MinioConfig): Effect.Effect<ObjectStoreService, Min
 
 export const layer = (config: MinioConfig): Layer.Layer<ObjectStore, MinioConfigError> =>
   Layer.effect(ObjectStore, make(config))
-
-/**
- * A store whose every operation fails with `ObjectStoreError` code `ConfigError` and the0's message: for the in-Pod
- * runtime, where missing MinIO settings fail the storage steps that need them, not the process (spec §3.4, §9.16).
- */
-export const unconfigured = (error: MinioConfigError): ObjectStoreService => {
-  const fail = (operation: string, bucket: string) =>
-    Effect.fail(new ObjectStoreError({ operation, bucket, code: "ConfigError", detail: error.detail }))
-  return {
-    bucketExists: (bucket) => fail("bucketExists", bucket),
-    ensureBucket: (bucket) => fail("ensureBucket", bucket),
-    get: (bucket) => fail("get", bucket),
-    put: (bucket) => fail("put", bucket),
-    stat: (bucket) => fail("stat", bucket),
-    list: (bucket) => fail("list", bucket),
-    remove: (bucket) => fail("remove", bucket),
-    copy: (_source, destination) => fail("copy", destination.bucket),
-    compose: (destination) => fail("compose", destination.bucket),
-    createMultipartUpload: (bucket) => fail("createMultipartUpload", bucket),
-    uploadPart: (bucket) => fail("uploadPart", bucket),
-    completeMultipartUpload: (bucket) => fail("completeMultipartUpload", bucket),
-    abortMultipartUpload: (bucket) => fail("abortMultipartUpload", bucket),
-    listIncompleteUploads: (bucket) => fail("listIncompleteUploads", bucket)
-  }
-}
 
 /** Like `layerFromEnv`, but missing settings give the `unconfigured` store instead of failing the layer. */
 export const layerFromEnvDeferred: Layer.Layer<ObjectStore> = Layer.effect(

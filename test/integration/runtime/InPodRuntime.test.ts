@@ -56,7 +56,7 @@ const storedState = async (botId: string): Promise<Record<string, unknown>> => {
   Readable.from([gunzipSync(archive)]).pipe(extract)
   const values: Record<string, unknown> = {}
   for await (const entry of extract) {
-    const body = await readAll(entry)
+    const body = await readAll(entry as unknown as NodeJS.ReadableStream)
     const match = /^\.the0-state\/(.+)\.json$/.exec(entry.header.name)
     if (match?.[1] !== undefined) values[match[1]] = JSON.parse(body.toString("utf8"))
   }
