@@ -173,7 +173,8 @@ export const make = (options: MemoryClusterOptions = {}) =>
           Effect.sleep(`${grace} seconds`).pipe(
             Effect.andThen(() => {
               if (store.get("Pod", namespace, name)?.metadata.uid === uid) removeNow("Pod", namespace, name)
-            })
+            }),
+            Effect.interruptible
           )
         ).pipe(Effect.asVoid)
       })
