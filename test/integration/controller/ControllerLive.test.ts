@@ -3,7 +3,6 @@
  * the testbed's servers; outages, mass-deletion refusal, JetStream replay, leader handover.
  */
 import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { BatchV1Api, CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
