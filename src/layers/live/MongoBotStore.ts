@@ -19,6 +19,7 @@ import { Chunk, Config, Data, Duration, Effect, type Either, Layer, Option, Sche
 import {
   type Collection,
   type Document,
+  type Filter,
   type FindCursor,
   MongoClient,
   type MongoClientOptions,
@@ -165,6 +166,9 @@ const retryTransient = <A, R>(
 // ---------------------------------------------------------------------------------------------------------------
 // Collections
 
+/** The domain's enabled filter (§2.4) as the driver types it (mutable arrays). */
+const enabled: Filter<Document> = { $or: [...enabledFilter.$or] }
+
 /** The document without `_id` (an ObjectId the0 never reads), so decoded documents are plain JSON-able values. */
 const withoutId = (document: Document): Record<string, unknown> => {
   const { _id, ...rest } = document
@@ -199,7 +203,7 @@ const makeCollection = <A extends { readonly id: string }>(
   // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
   const firstBatch = Effect.gen(function* () {
     const cursor = yield* Effect.acquireRelease(
-      Effect.sync(() => documents.find(enabledFilter, { batchSize: settings.batchSize })),
+      Effect.sync(() => documents.find(enabled, { batchSize: settings.batchSize })),
       closeCursor
     )
     const first = yield* nextBatch(target, "find", cursor)

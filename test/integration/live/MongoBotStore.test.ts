@@ -1,0 +1,185 @@
+/**
+ * The live BotStore against the testbed's FerretDB: the BotStore contract unchanged, plus what only a real server
+ * shows (the `id` index, an outage that must fail a listing rather than empty it, a cursor dying mid-read).
+ * The outage tests stop and start the testbed's mongo with `scripts/testbed/testbed`.
+ */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Cause, ConfigProvider, Context, Duration, Effect, Either, Exit, Layer, Option, Stream } from "effect"
+import { MongoClient, ObjectId } from "mongodb"
+import { Collections } from "../../../src/domain/Bot.ts"
+import * as MongoBotStore from "../../../src/layers/live/MongoBotStore.ts"
+import { BotStore } from "../../../src/services/BotStore.ts"
+import { botStoreContract } from "../../contracts/BotStoreContract.ts"
+import { uniqueSuffix } from "../../contracts/Eventually.ts"
+import { requireEnv } from "../testbed/env.ts"
+
+const env = requireEnv("MONGO_URI")
+const startedAt = new Date()
+const testbed = fileURLToPath(new URL("../../../scripts/testbed/testbed", import.meta.url))
+
+/** A direct driver client, for writing documents of any shape and inspecting the server. */
+class RawMongo extends Context.Tag("test/RawMongo")<RawMongo, MongoClient>() {}
+
+const rawLayer = Layer.scoped(
+  RawMongo,
+  Effect.acquireRelease(
+    Effect.tryPromise(() => new MongoClient(env.MONGO_URI, { serverSelectionTimeoutMS: 10_000 }).connect()),
+    (client) => Effect.promise(() => client.close())
+  )
+)
+
+const rawCollection = (client: MongoClient, name: keyof typeof Collections) =>
+  client.db(Collections[name].database).collection(Collections[name].collection)
+
+const insertRaw = (name: keyof typeof Collections, document: Record<string, unknown>) =>
+  Effect.flatMap(RawMongo, (client) => Effect.tryPromise(() => rawCollection(client, name).insertOne({ ...document })))
+
+/** Short retries so an outage is reported within a few seconds. */
+const storeLayer = MongoBotStore.layer({
+  uri: env.MONGO_URI,
+  retryFor: "2 seconds",
+  serverSelectionTimeout: "2 seconds"
+})
+
+const runTestbed = (...args: ReadonlyArray<string>) =>
+  Effect.async<void, Error>((resume) => {
+    const child = execFile(testbed, [...args], { timeout: 120_000 }, (error, _stdout, stderr) =>
+      resume(error === null ? Effect.void : Effect.fail(new Error(`testbed ${args.join(" ")}: ${stderr}`)))
+    )
+    return Effect.sync(() => child.kill())
+  })
+
+/** Runs `use` with the testbed's mongo stopped, and always starts it again. */
+const whileMongoStopped = <A, E, R>(use: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    runTestbed("stop", "mongo"),
+    () => use,
+    () => Effect.orDie(runTestbed("start", "mongo"))
+  )
+
+const idsOf = <R>(stream: Stream.Stream<Either.Either<{ readonly id: string }, unknown>, unknown, R>) =>
+  stream.pipe(
+    Stream.filterMap((r) => (Either.isRight(r) ? Option.some(r.right.id) : Option.none())),
+    Stream.runCollect,
+    Effect.map((chunk) => new Set(chunk))
+  )
+
+// Before the contract: @effect/vitest 0.30's `layer(...)` replaces the shared `it` for the rest of a file.
+describe("MongoBotStore (FerretDB testbed)", () => {
+  it.live("creates an index on id in both collections, idempotently", () =>
+    Effect.gen(function* () {
+      // A second start must find the index and leave it alone.
+      yield* Effect.scoped(Layer.build(storeLayer))
+      yield* Effect.scoped(Layer.build(storeLayer))
+      const client = yield* RawMongo
+      for (const name of ["bots", "schedules"] as const) {
+        const indexes = yield* Effect.tryPromise(() => rawCollection(client, name).listIndexes().toArray())
+        const onId = indexes.filter((index) => JSON.stringify(index.key) === JSON.stringify({ id: 1 }))
+        expect(onId.map((index) => index.name)).toEqual(["id_1"])
+      }
+    }).pipe(Effect.provide(rawLayer))
+  )
+
+  it.live("a listing while the server is stopped fails with BotStoreError, then works again", () =>
+    Effect.gen(function* () {
+      const store = yield* BotStore
+      const id = `${uniqueSuffix()}-outage`
+      yield* store.bots.insertIfAbsent({ id, config: { name: "outage" } })
+      expect((yield* idsOf(store.bots.listEnabled)).has(id)).toBe(true)
+
+      const down = yield* whileMongoStopped(
+        Effect.all({
+          list: Effect.either(Stream.runCollect(store.bots.listEnabled)).pipe(Effect.timed),
+          get: Effect.either(store.bots.get(id)),
+          write: Effect.either(store.bots.upsert(id, { config: { name: "changed" } }))
+        })
+      )
+      const [elapsed, list] = down.list
+      expect(Either.isLeft(list) && list.left._tag).toBe("BotStoreError")
+      expect(Either.isLeft(down.get) && down.get.left._tag).toBe("BotStoreError")
+      expect(Either.isLeft(down.write) && down.write.left._tag).toBe("BotStoreError")
+      yield* Effect.log(`listing failed after ${Duration.format(elapsed)} with the server stopped`)
+
+      // The same client reconnects once the server is back.
+      expect((yield* idsOf(store.bots.listEnabled)).has(id)).toBe(true)
+      expect(Option.map(yield* store.bots.get(id), (bot) => bot.config)).toEqual(Option.some({ name: "outage" }))
+      expect(yield* store.bots.remove(id)).toBe(true)
+    }).pipe(Effect.provide(storeLayer))
+  )
+
+  it.live("a cursor that dies mid-read fails the listing after the documents it delivered", () =>
+    Effect.gen(function* () {
+      const run = uniqueSuffix()
+      const store = yield* BotStore
+      for (let i = 0; i < 20; i++) yield* store.bots.insertIfAbsent({ id: `${run}-${i}` })
+      let seen = 0
+      const result = yield* store.bots.listEnabled.pipe(
+        Stream.runForEach(() =>
+          Effect.suspend(() => {
+            seen++
+            // After the first document of the first batch, the server goes away before the next batch.
+            return seen === 1 ? Effect.orDie(runTestbed("stop", "mongo")) : Effect.void
+          })
+        ),
+        Effect.exit,
+        Effect.ensuring(Effect.orDie(runTestbed("start", "mongo")))
+      )
+      expect(seen).toBe(5)
+      const failure = Exit.isFailure(result) ? Cause.failureOption(result.cause) : Option.none()
+      expect(Option.map(failure, (error) => [error._tag, error.operation])).toEqual(
+        Option.some(["BotStoreError", "getMore"])
+      )
+      const again = yield* idsOf(store.bots.listEnabled)
+      expect(Array.from({ length: 20 }, (_, i) => again.has(`${run}-${i}`)).every(Boolean)).toBe(true)
+      for (let i = 0; i < 20; i++) yield* store.bots.remove(`${run}-${i}`)
+    }).pipe(Effect.provide(MongoBotStore.layer({ uri: env.MONGO_URI, batchSize: 5, retryFor: "2 seconds" })))
+  )
+
+  it.live("an unreachable server fails the layer at start within the startup deadline", () =>
+    Effect.gen(function* () {
+      const [elapsed, exit] = yield* Effect.timed(
+        Effect.exit(
+          Effect.scoped(
+            Layer.build(MongoBotStore.layer({ uri: "mongodb://127.0.0.1:1/", startupTimeout: "2 seconds" }))
+          )
+        )
+      )
+      expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe(Option.map(String))).toEqual(
+        Option.some(expect.stringContaining("BotStoreError"))
+      )
+      expect(Duration.toMillis(elapsed)).toBeLessThan(4_000)
+    })
+  )
+
+  it.live("MONGO_URI that the driver refuses fails with a message naming MONGO_URI", () =>
+    Effect.gen(function* () {
+      const failure = yield* Effect.flip(
+        Effect.scoped(Layer.build(MongoBotStore.layerFromEnv)).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["MONGO_URI", "http://user:secret@db"]])))
+        )
+      )
+      expect(failure._tag).toBe("MongoConfigError")
+      expect(failure.message).toContain("MONGO_URI")
+      expect(failure.message).not.toContain("secret")
+    })
+  )
+})
+
+botStoreContract("MongoDB (FerretDB testbed)", Layer.merge(storeLayer, rawLayer), insertRaw)
+
+// The contract's documents carry unique ids; remove the ones it wrote so the shared collections stay small.
+afterAll(async () => {
+  const client = await new MongoClient(env.MONGO_URI, { serverSelectionTimeoutMS: 10_000 }).connect()
+  try {
+    for (const name of ["bots", "schedules"] as const) {
+      await rawCollection(client, name).deleteMany({
+        _id: { $gte: ObjectId.createFromTime(Math.floor(startedAt.getTime() / 1000)) },
+        id: { $regex: "^[0-9a-z]{10,12}-" }
+      })
+    }
+  } finally {
+    await client.close()
+  }
+})
