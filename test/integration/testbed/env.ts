@@ -1,3 +1,7 @@
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+
 /**
  * Connection settings of the testbed's servers, read from the variables that
  * `scripts/testbed/testbed env` prints. A missing one fails the suite with the command to run.
@@ -20,3 +24,12 @@ export const requireEnv = <const Names extends ReadonlyArray<string>>(
 /** A name that no earlier run used, for buckets, streams, databases and Kubernetes objects. */
 export const uniqueName = (prefix: string): string =>
   `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+
+/** The testbed script, for tests that stop a server and bring it back (`stop NAME`, `start NAME`). */
+export const TESTBED_SCRIPT = fileURLToPath(new URL("../../../scripts/testbed/testbed", import.meta.url))
+
+/** Runs `scripts/testbed/testbed ARGS...` and returns what it printed; rejects when it exits non-zero. */
+export const testbed = async (...args: ReadonlyArray<string>): Promise<string> => {
+  const { stdout, stderr } = await promisify(execFile)(TESTBED_SCRIPT, [...args], { timeout: 180_000 })
+  return `${stdout}${stderr}`
+}

@@ -1,7 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { describe, expect, it } from "vitest"
-import { requireEnv, uniqueName } from "./env.ts"
+import { requireEnv, testbed, uniqueName } from "./env.ts"
 
 const env = requireEnv("NATS_URL")
 
@@ -53,6 +53,37 @@ describe("testbed: NATS with JetStream", () => {
       await jsm2.streams.delete(stream)
     } finally {
       await second.close()
+    }
+  })
+
+  it("keeps a stream and its durable consumer across `testbed stop nats` / `testbed start nats`", async () => {
+    const stream = uniqueName("restart").replaceAll("-", "_")
+    const before = await connect({ servers: env.NATS_URL })
+    try {
+      const jsm = await jetstreamManager(before)
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
+      await jsm.consumers.add(stream, { durable_name: "d", ack_policy: AckPolicy.Explicit })
+      const js = jetstream(before)
+      await js.publish(`${stream}.a`, "one")
+      await js.publish(`${stream}.a`, "two")
+      const m1 = await (await js.consumers.get(stream, "d")).next({ expires: 5_000 })
+      expect(await m1?.ackAck()).toBe(true)
+    } finally {
+      await before.close()
+    }
+
+    expect(await testbed("stop", "nats")).toMatch(/nats\s+stopped/)
+    await expect(connect({ servers: env.NATS_URL, reconnect: false, timeout: 1_000 })).rejects.toThrow()
+    expect(await testbed("start", "nats")).toMatch(/nats\s+ready in/)
+
+    const after = await connect({ servers: env.NATS_URL })
+    try {
+      const m2 = await (await jetstream(after).consumers.get(stream, "d")).next({ expires: 5_000 })
+      expect(m2?.string()).toBe("two")
+      expect(await m2?.ackAck()).toBe(true)
+      await (await jetstreamManager(after)).streams.delete(stream)
+    } finally {
+      await after.close()
     }
   })
 })
