@@ -208,14 +208,16 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
     const shutdown = (nc: NatsConnection) =>
       Effect.gen(function* () {
         if (nc.isClosed()) return
+        // Finalizers are uninterruptible: the promise is made interruptible so that the deadline can cut it.
         yield* call("drain", () => nc.drain()).pipe(
+          Effect.interruptible,
           Effect.timeoutFail({
             duration: drainDeadline,
             onTimeout: () => new EventBusError({ operation: "drain", detail: "timed out" })
           }),
           Effect.catchAll((e) => Effect.logDebug(`NATS drain: ${e.message}; closing`))
         )
-        yield* call("close", () => nc.close()).pipe(Effect.ignore)
+        yield* call("close", () => nc.close()).pipe(Effect.interruptible, Effect.timeout(drainDeadline), Effect.ignore)
       })
 
     // Each attempt is acquired uninterruptibly (a connection that is being set up is closed, never leaked); the
@@ -429,7 +431,8 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
           const consumer = yield* call("consume", () => js.consumers.get(config.stream, config.durable))
           const messages: ConsumerMessages = yield* Effect.acquireRelease(
             call("consume", () => consumer.consume({ max_messages: prefetch, abort_on_missing_resource: true })),
-            (ms) => call("consume", () => ms.close()).pipe(Effect.timeout("1 second"), Effect.ignore)
+            // stop() unsubscribes at once; close() would also wait for the iterator to be read to its end.
+            (ms) => Effect.sync(() => ms.stop())
           )
           const watcher = fromIterator(messages.status(), failure("consume")).pipe(
             Stream.runForEach(watch),
