@@ -6,7 +6,7 @@
 
 import { createServer } from "node:http"
 import { hostname } from "node:os"
-import { Command, Options } from "@effect/cli"
+import { Command } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Context, Effect, Layer, Redacted } from "effect"
@@ -21,7 +21,7 @@ import { Metrics } from "../Metrics.ts"
 import { controllerOwnedMinioSecret } from "../manifests/ManifestSettings.ts"
 import * as QueryServer from "../query/QueryServer.ts"
 import { type QuerySettings, settingsProblems } from "../query/QuerySettings.ts"
-import { controllerOptions, queryOptions } from "./SettingsOptions.ts"
+import { controllerOptions, integer, queryOptions, text } from "./SettingsOptions.ts"
 
 /** Where the backends are: what the composition root needs to build the live layers. */
 export interface BackendSettings {
@@ -58,17 +58,6 @@ export const app = (args: ControllerArgs) => {
   )
   return Layer.mergeAll(health, query).pipe(Layer.provide(manager), Layer.provideMerge(Metrics.layer))
 }
-
-const text = (name: string, env: string, fallback: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withFallbackConfig(Config.string(env).pipe(Config.withDefault(fallback))),
-    Options.withDescription(`${description} (env ${env}, default ${JSON.stringify(fallback)})`)
-  )
-const integer = (name: string, env: string, fallback: number, description: string) =>
-  Options.integer(name).pipe(
-    Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
-    Options.withDescription(`${description} (env ${env}, default ${fallback})`)
-  )
 
 const options = {
   settings: controllerOptions,

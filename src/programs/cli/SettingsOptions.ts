@@ -12,13 +12,13 @@ import * as QuerySettings from "../query/QuerySettings.ts"
 const d = ControllerSettings.defaults
 const m = d.manifest
 
-const text = (name: string, env: string, fallback: string, description: string) =>
+export const text = (name: string, env: string, fallback: string, description: string) =>
   Options.text(name).pipe(
     Options.withFallbackConfig(Config.string(env).pipe(Config.withDefault(fallback))),
     Options.withDescription(`${description} (env ${env}, default ${JSON.stringify(fallback)})`)
   )
 
-const integer = (name: string, env: string, fallback: number, description: string) =>
+export const integer = (name: string, env: string, fallback: number, description: string) =>
   Options.integer(name).pipe(
     Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
     Options.withDescription(`${description} (env ${env}, default ${fallback})`)
