@@ -15,7 +15,20 @@
  *   idempotently; a server that refuses it (permissions) is logged and the store runs without it. The index is not
  *   unique: the0 does not prevent duplicate ids (§4.5), and a unique index would fail on such a database.
  */
-import { Chunk, Config, Data, Duration, Effect, type Either, Layer, Option, Schedule, type Scope, Stream } from "effect"
+import {
+  Chunk,
+  Clock,
+  Config,
+  Data,
+  Duration,
+  Effect,
+  type Either,
+  Layer,
+  Option,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import {
   type Collection,
   type Document,
@@ -58,12 +71,23 @@ export interface MongoBotStoreConfig {
   readonly connectTimeout?: Duration.DurationInput
   /** Deadline for connect + ping at start (default 10 s, as the0). */
   readonly startupTimeout?: Duration.DurationInput
-  /** How long transient failures of one operation are retried before it fails (default 10 s). */
+  /** For how long after an operation started its transient failures are retried (default 10 s). */
   readonly retryFor?: Duration.DurationInput
   /** Deadline of one attempt of one operation (one batch of a listing), so a hung server fails (default 30 s). */
   readonly operationTimeout?: Duration.DurationInput
   /** Documents per cursor batch of a listing (default 1,000). */
   readonly batchSize?: number
+  /**
+   * Where the documents live (default `Collections`, the0's names). Only for tests and benchmarks that need their
+   * own database on a shared server; the0's API writes the default ones.
+   */
+  readonly collections?: CollectionNames
+}
+
+export type CollectionNames = { readonly [K in keyof typeof Collections]: NamespaceName }
+export interface NamespaceName {
+  readonly database: string
+  readonly collection: string
 }
 
 export const defaultUri = "mongodb://localhost:27017"
@@ -72,6 +96,7 @@ interface Settings {
   readonly retryFor: Duration.Duration
   readonly operationTimeout: Duration.Duration
   readonly batchSize: number
+  readonly collections: CollectionNames
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -119,13 +144,8 @@ const describe = (cause: unknown): string => {
   return String(cause)
 }
 
-/** Capped exponential backoff with jitter, for at most `retryFor` after the first failure. */
-const retrySchedule = (retryFor: Duration.Duration) =>
-  Schedule.exponential("100 millis").pipe(
-    Schedule.union(Schedule.spaced("2 seconds")),
-    Schedule.jittered,
-    Schedule.upTo(retryFor)
-  )
+/** Capped exponential backoff with jitter: 100 ms, 200 ms, ... at most 2 s apart. */
+const backoff = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.jittered)
 
 interface Target {
   readonly collection: string
@@ -153,15 +173,23 @@ const attempt = <A>(
     })
   )
 
-/** Retries transient failures of `effect` with backoff; the last failure is the result when time is up. */
+/**
+ * Retries transient failures of `effect` with backoff while less than `retryFor` has passed since it started (so an
+ * outage is reported after about `retryFor`, whatever the driver's own timeouts); then the last failure is the result.
+ */
 const retryTransient = <A, R>(
   target: Target,
   effect: Effect.Effect<A, BotStoreError, R>
 ): Effect.Effect<A, BotStoreError, R> =>
-  Effect.retry(effect, {
-    schedule: retrySchedule(target.settings.retryFor),
-    while: (error) => isTransient(error.cause)
-  })
+  Effect.flatMap(Clock.currentTimeMillis, (start) =>
+    Effect.retry(effect, {
+      schedule: backoff,
+      while: (error) =>
+        isTransient(error.cause)
+          ? Effect.map(Clock.currentTimeMillis, (now) => now - start < Duration.toMillis(target.settings.retryFor))
+          : Effect.succeed(false)
+    })
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // Collections
@@ -195,7 +223,7 @@ const makeCollection = <A extends { readonly id: string }>(
   decode: (raw: unknown) => Either.Either<A, DocumentDecodeError>,
   settings: Settings
 ): DocumentCollection<A> => {
-  const { database, collection } = Collections[name]
+  const { database, collection } = settings.collections[name]
   const target: Target = { collection: `${database}.${collection}`, settings }
   const documents: Collection<Document> = client.db(database).collection(collection)
   const decodeAll = (batch: ReadonlyArray<Document>) => Chunk.fromIterable(batch.map((d) => decode(withoutId(d))))
@@ -327,7 +355,7 @@ const ensureIdIndex = (
   name: keyof typeof Collections,
   settings: Settings
 ): Effect.Effect<void> => {
-  const { database, collection } = Collections[name]
+  const { database, collection } = settings.collections[name]
   const target: Target = { collection: `${database}.${collection}`, settings }
   const documents = client.db(database).collection(collection)
   const hasIdIndex = retryTransient(
@@ -372,7 +400,8 @@ export const make = (
     const settings: Settings = {
       retryFor: Duration.decode(config.retryFor ?? "10 seconds"),
       operationTimeout: Duration.decode(config.operationTimeout ?? "30 seconds"),
-      batchSize: config.batchSize ?? 1_000
+      batchSize: config.batchSize ?? 1_000,
+      collections: config.collections ?? Collections
     }
     const startupTimeout = Duration.decode(config.startupTimeout ?? "10 seconds")
     const client = yield* Effect.acquireRelease(newClient(config), closeClient)

@@ -85,6 +85,8 @@ describe("MongoBotStore (FerretDB testbed)", () => {
   it.live("a listing while the server is stopped fails with BotStoreError, then works again", () =>
     Effect.gen(function* () {
       const store = yield* BotStore
+      // A second store with the default timeouts, to show how soon an outage is reported in production.
+      const defaults = Context.get(yield* Layer.build(MongoBotStore.layer({ uri: env.MONGO_URI })), BotStore)
       const id = `${uniqueSuffix()}-outage`
       yield* store.bots.insertIfAbsent({ id, config: { name: "outage" } })
       expect((yield* idsOf(store.bots.listEnabled)).has(id)).toBe(true)
@@ -93,20 +95,28 @@ describe("MongoBotStore (FerretDB testbed)", () => {
         Effect.all({
           list: Effect.either(Stream.runCollect(store.bots.listEnabled)).pipe(Effect.timed),
           get: Effect.either(store.bots.get(id)),
-          write: Effect.either(store.bots.upsert(id, { config: { name: "changed" } }))
+          write: Effect.either(store.bots.upsert(id, { config: { name: "changed" } })),
+          defaults: Effect.either(Stream.runCollect(defaults.schedules.listEnabled)).pipe(Effect.timed)
         })
       )
       const [elapsed, list] = down.list
       expect(Either.isLeft(list) && list.left._tag).toBe("BotStoreError")
       expect(Either.isLeft(down.get) && down.get.left._tag).toBe("BotStoreError")
       expect(Either.isLeft(down.write) && down.write.left._tag).toBe("BotStoreError")
-      yield* Effect.log(`listing failed after ${Duration.format(elapsed)} with the server stopped`)
+      const [defaultElapsed, defaultList] = down.defaults
+      expect(Either.isLeft(defaultList) && defaultList.left._tag).toBe("BotStoreError")
+      yield* Effect.log(
+        `with the server stopped a listing failed after ${Duration.format(elapsed)} (retryFor 2 s, server selection 2 s)` +
+          ` and after ${Duration.format(defaultElapsed)} with the defaults (retryFor 10 s, server selection 5 s)`
+      )
+      expect(Duration.toMillis(elapsed)).toBeLessThan(8_000)
+      expect(Duration.toMillis(defaultElapsed)).toBeLessThan(20_000)
 
       // The same client reconnects once the server is back.
       expect((yield* idsOf(store.bots.listEnabled)).has(id)).toBe(true)
       expect(Option.map(yield* store.bots.get(id), (bot) => bot.config)).toEqual(Option.some({ name: "outage" }))
       expect(yield* store.bots.remove(id)).toBe(true)
-    }).pipe(Effect.provide(storeLayer))
+    }).pipe(Effect.provide(storeLayer), Effect.scoped)
   )
 
   it.live("a cursor that dies mid-read fails the listing after the documents it delivered", () =>
