@@ -196,6 +196,8 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
           servers: [...servers],
           ...(config.name === undefined ? {} : { name: config.name }),
           maxReconnectAttempts: -1,
+          // By default two authentication failures in a row close the connection for good; we keep trying.
+          ignoreAuthErrorAbort: true,
           reconnectDelayHandler: backoff.delay,
           pingInterval: 20_000,
           maxPingOut: 3,
@@ -227,6 +229,7 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
       Effect.retry(firstConnectSchedule),
       Effect.orDie // the schedule never ends
     )
+    backoff.reset()
     yield* Effect.logInfo(`NATS connected to ${nc.getServer()}`)
 
     const state = yield* Ref.make<ConnectionState>("connected")

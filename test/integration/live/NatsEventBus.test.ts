@@ -9,11 +9,11 @@ import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Ref, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, Ref, Schedule, type Scope, Stream } from "effect"
 import * as NatsEventBus from "../../../src/layers/live/NatsEventBus.ts"
-import { EventBus, type EventBusService, type Message } from "../../../src/services/EventBus.ts"
+import { type ConnectionState, EventBus, type EventBusService, type Message } from "../../../src/services/EventBus.ts"
 import { eventBusContract } from "../../contracts/EventBusContract.ts"
 import { requireEnv } from "../testbed/env.ts"
 
@@ -116,9 +116,9 @@ const stateHistory = (bus: EventBusService) =>
 const settle = Effect.sleep("100 millis")
 
 const is =
-  <A>(value: A) =>
-  (a: A): boolean =>
-    a === value
+  (state: ConnectionState) =>
+  (s: ConnectionState): boolean =>
+    s === state
 
 describe("NatsEventBus", () => {
   it.scopedLive(
@@ -223,6 +223,96 @@ describe("NatsEventBus", () => {
         ["bot.deleted", "4", 1]
       ])
     })
+  )
+
+  it.scopedLive(
+    "connects once a server that was down at start comes up",
+    () =>
+      Effect.gen(function* () {
+        const building = yield* withServerStopped(
+          Effect.gen(function* () {
+            const fiber = yield* Effect.forkScoped(Layer.build(live))
+            yield* Effect.sleep("1 second")
+            expect(fiber.unsafePoll()).toBeNull()
+            return fiber
+          })
+        )
+        const context = yield* Fiber.join(building).pipe(Effect.timeout("20 seconds"))
+        const bus = Context.get(context, EventBus)
+        expect(yield* bus.connectionState).toBe("connected")
+        const subject = `late.${unique()}.bot.created`
+        const seen = yield* record(bus.subscribe(subject).pipe(Stream.map(text)))
+        yield* settle
+        yield* bus.publish(subject, bytes("hello"))
+        expect(yield* until(seen, (s) => s.length >= 1)).toEqual(["hello"])
+      }),
+    60_000
+  )
+
+  it.scopedLive("keeps an existing stream's settings when it adds subjects", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus
+      const id = unique()
+      const stream = `SETTINGS_${id}`
+      yield* deleteStreamsAtEnd(Effect.succeed([stream]))
+      const jsm = yield* Effect.flatMap(rawClient, (nc) => Effect.tryPromise(() => jetstreamManager(nc)))
+      // As the API creates THE0_EVENTS: limits retention, file storage, seven days.
+      const sevenDays = 7 * 24 * 3600 * 1_000_000_000
+      yield* Effect.tryPromise(() =>
+        jsm.streams.add({
+          name: stream,
+          subjects: [`settings.${id}.bot.*`],
+          retention: RetentionPolicy.Limits,
+          storage: StorageType.File,
+          max_age: sevenDays
+        })
+      )
+      yield* bus.ensureStream({ name: stream, subjects: [`settings.${id}.bot.*`, `settings.${id}.bot-schedule.*`] })
+      const info = yield* Effect.tryPromise(() => jsm.streams.info(stream))
+      expect(info.config).toMatchObject({
+        subjects: [`settings.${id}.bot.*`, `settings.${id}.bot-schedule.*`],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: sevenDays
+      })
+    }).pipe(Effect.provide(live))
+  )
+
+  it.scopedLive("a durable's filter subjects and ack wait follow the latest consume; its position is kept", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus
+      const id = unique()
+      const stream = `FILTER_${id}`
+      yield* deleteStreamsAtEnd(Effect.succeed([stream]))
+      yield* bus.ensureStream({ name: stream, subjects: [`filter.${id}.>`] })
+      const run = (filterSubjects: ReadonlyArray<string>, ackWaitMillis: number, n: number) =>
+        bus.consume({ stream, durable: "the0-runtime", filterSubjects, ackWaitMillis }).pipe(
+          Stream.tap((m) => m.ack),
+          Stream.map((m) => `${m.sequence}:${text(m)}`),
+          Stream.take(n),
+          Stream.runCollect,
+          Effect.timeout("10 seconds"),
+          Effect.map(Chunk.toReadonlyArray)
+        )
+      for (const [suffix, data] of [
+        ["bot.created", "a"],
+        ["bot-schedule.created", "b"],
+        ["bot.updated", "c"]
+      ] as const) {
+        yield* bus.publish(`filter.${id}.${suffix}`, bytes(data))
+      }
+      expect(yield* run([`filter.${id}.bot.*`], 30_000, 1)).toEqual(["1:a"])
+      yield* bus.publish(`filter.${id}.bot-schedule.updated`, bytes("d"))
+      // The position is kept: the wider filter goes on from the last delivered message, so b (skipped by nothing
+      // yet) comes first, as with the memory bus.
+      expect(yield* run([`filter.${id}.bot.*`, `filter.${id}.bot-schedule.*`], 60_000, 2)).toEqual(["2:b", "3:c"])
+      const jsm = yield* Effect.flatMap(rawClient, (nc) => Effect.tryPromise(() => jetstreamManager(nc)))
+      const info = yield* Effect.tryPromise(() => jsm.consumers.info(stream, "the0-runtime"))
+      expect(info.config.ack_wait).toBe(60_000 * 1_000_000)
+      expect(info.config.filter_subjects).toEqual([`filter.${id}.bot.*`, `filter.${id}.bot-schedule.*`])
+      yield* bus.publish(`filter.${id}.other`, bytes("e"))
+      expect(yield* run([], 60_000, 2)).toEqual(["4:d", "5:e"])
+    }).pipe(Effect.provide(live))
   )
 
   it.scopedLive("does not fail while the server is unreachable at start, and stops promptly", () =>
