@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Context, Duration, Effect, Either, Exit, Layer, Option, Stream } from "effect"
+import { Cause, ConfigProvider, Context, Duration, Effect, Either, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { MongoClient, ObjectId } from "mongodb"
 import { Collections } from "../../../src/domain/Bot.ts"
 import * as MongoBotStore from "../../../src/layers/live/MongoBotStore.ts"
@@ -117,6 +117,27 @@ describe("MongoBotStore (FerretDB testbed)", () => {
       expect(Option.map(yield* store.bots.get(id), (bot) => bot.config)).toEqual(Option.some({ name: "outage" }))
       expect(yield* store.bots.remove(id)).toBe(true)
     }).pipe(Effect.provide(storeLayer), Effect.scoped)
+  )
+
+  it.live("reads and writes retry through an outage shorter than retryFor", () =>
+    Effect.gen(function* () {
+      const store = yield* BotStore
+      const id = `${uniqueSuffix()}-bridged`
+      yield* store.bots.insertIfAbsent({ id, config: { name: "before" } })
+      const [ids, outcome] = yield* whileMongoStopped(
+        Effect.gen(function* () {
+          const list = yield* Effect.fork(idsOf(store.bots.listEnabled))
+          const write = yield* Effect.fork(store.bots.upsert(id, { config: { name: "after" } }))
+          yield* Effect.sleep("1 second")
+          yield* Effect.orDie(runTestbed("start", "mongo"))
+          return yield* Fiber.join(Fiber.zip(list, write))
+        })
+      )
+      expect(ids.has(id)).toBe(true)
+      expect(outcome).toBe("updated")
+      expect(Option.map(yield* store.bots.get(id), (bot) => bot.config)).toEqual(Option.some({ name: "after" }))
+      yield* store.bots.remove(id)
+    }).pipe(Effect.provide(MongoBotStore.layer({ uri: env.MONGO_URI, retryFor: "60 seconds" })))
   )
 
   it.live("a cursor that dies mid-read fails the listing after the documents it delivered", () =>
