@@ -190,6 +190,7 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
     const prefetch = Math.max(1, Math.floor(config.prefetch ?? 1))
     const backoff = reconnectBackoff()
 
+    // The status iterator is taken as soon as the connection exists, so that no status event is missed.
     const connectOnce = Effect.tryPromise({
       try: () =>
         connect({
@@ -202,7 +203,7 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
           pingInterval: 20_000,
           maxPingOut: 3,
           timeout: requestTimeoutMillis
-        }),
+        }).then((nc) => ({ nc, statuses: nc.status() })),
       catch: failure("connect")
     })
 
@@ -224,7 +225,7 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
 
     // Each attempt is acquired uninterruptibly (a connection that is being set up is closed, never leaked); the
     // waits between attempts are interruptible, so shutting down while the server is unreachable is prompt.
-    const nc = yield* Effect.acquireRelease(connectOnce, shutdown).pipe(
+    const { nc, statuses } = yield* Effect.acquireRelease(connectOnce, ({ nc }) => shutdown(nc)).pipe(
       Effect.tapError((e) => Effect.logWarning(`NATS ${servers.join(",")} unreachable, retrying: ${e.message}`)),
       Effect.retry(firstConnectSchedule),
       Effect.orDie // the schedule never ends
@@ -260,8 +261,6 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
           return Effect.void
       }
     }
-    // Taken before anything else can happen on the connection, so no status event is missed.
-    const statuses = nc.status()
     yield* fromIterator(statuses, failure("status")).pipe(
       Stream.runForEach(onStatus),
       Effect.ignore,
@@ -300,6 +299,13 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
               catch: failure("subscribe")
             }),
             (s) => Effect.try(() => s.unsubscribe()).pipe(Effect.ignore)
+          )
+          // As the0 does after subscribing: a round trip, so the server has the subscription before we go on.
+          // While disconnected the client re-subscribes on reconnect, so there is nothing to wait for.
+          yield* call("subscribe", () => nc.flush()).pipe(
+            Effect.timeout(Duration.millis(requestTimeoutMillis)),
+            Effect.ignore,
+            Effect.whenEffect(Effect.map(Ref.get(state), (s) => s === "connected"))
           )
           const ended = call("subscribe", () => sub.closed).pipe(
             Effect.flatMap((error) =>
