@@ -323,6 +323,8 @@ const driverOptions = (config: MongoBotStoreConfig): MongoClientOptions => {
   return {
     // The BSON serializer would write `undefined` as null; the memory layer (JSON semantics) drops it.
     ignoreUndefined: true,
+    // Invalid UTF-8 in one stored string would fail the whole batch; replaced by U+FFFD, only that document differs.
+    enableUtf8Validation: false,
     ...(set.has("serverselectiontimeoutms")
       ? {}
       : { serverSelectionTimeoutMS: millis(config.serverSelectionTimeout, 5_000) }),
