@@ -154,3 +154,39 @@ describe("execute --query-server-only (runtime spec §3.10)", () => {
     })
   )
 })
+
+describe("execute: the query server child of a realtime bot (runtime spec §3.3 step 6)", () => {
+  it.scopedLive("runs beside the bot, answers on its port, and is stopped with it", () =>
+    Effect.gen(function* () {
+      const store = yield* storeWithBundle
+      const box = yield* sandbox
+      const port = yield* freePort
+      const stop = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        run(
+          store,
+          box,
+          {
+            ...queryEnv,
+            ENTRYPOINT: "main.js",
+            QUERY_ENTRYPOINT: "query.js",
+            BOT_TYPE: "realtime",
+            BOT_CONFIG: '{"mode":"loop"}',
+            THE0_QUERY_PORT: String(port)
+          },
+          { skipSync: true },
+          Deferred.await(stop)
+        )
+      )
+      const answer = yield* Effect.tryPromise(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/status`)
+        return (await response.json()) as unknown
+      }).pipe(Effect.retry({ times: 50, schedule: Schedule.spaced("100 millis") }))
+      expect(answer).toEqual({ status: "ok", data: { botId: "node-bot-1", runs: 1, symbol: null } })
+      yield* Deferred.succeed(stop, undefined)
+      expect(yield* Fiber.join(fiber)).toBe(1)
+      const after = yield* Effect.either(Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/status`)))
+      expect(after._tag).toBe("Left")
+    })
+  )
+})
