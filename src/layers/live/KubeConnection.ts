@@ -133,7 +133,12 @@ export const make = (kc: KubeConfig, namespaceOverride?: string): Effect.Effect<
                 signal,
                 ...(timeoutMillis === undefined ? {} : { timeout: timeoutMillis })
               },
-              resolve
+              (response) => {
+                // after an abort Node destroys an unfinished response with an "aborted" error; the readers below
+                // handle errors while they read, this keeps a late one from surfacing as uncaught
+                response.on("error", () => undefined)
+                resolve(response)
+              }
             )
             req.on("socket", (socket) => socket.setKeepAlive(true, keepAliveMillis))
             req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMillis} ms`)))
@@ -195,6 +200,7 @@ export const make = (kc: KubeConfig, namespaceOverride?: string): Effect.Effect<
                   if (line.trim() !== "") void emit.single(line)
                 })
                 lines.on("close", () => void emit.end())
+                lines.on("error", (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause })))
                 response.on(
                   "error",
                   (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause }))
