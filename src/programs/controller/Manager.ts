@@ -51,6 +51,11 @@ export const make = (
     const leader = yield* LeaderElection.make({ ...settings.leaderElection, namespace })
     const local: EventIngest.Notify = (target, id) => (target === "bot" ? bots.notify(id) : schedules.notify(id))
     const bus = yield* EventBus
+    yield* bus.connectionState.pipe(
+      Effect.tap((state) => Effect.sync(() => metrics.eventBusConnected.set(state === "connected" ? 1 : 0))),
+      Effect.repeat(Schedule.spaced("1 second")),
+      Effect.forkScoped
+    )
     const requestLeader = (target: EventTarget, id: string) =>
       ReconcileRequests.publish(target, id).pipe(Effect.provideService(EventBus, bus), Effect.ignore)
     const notify: EventIngest.Notify = (target, id) =>
