@@ -1,9 +1,13 @@
 /**
  * The composition root: the CLI, and the only place (with tests) that chooses layers.
  */
+
+import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
+import * as DevBackends from "./layers/dev/DevBackends.ts"
+import * as DiskObjectStore from "./layers/dev/DiskObjectStore.ts"
 import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
 import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
 import { layerFromEnvDeferred as minioObjectStoreFromEnv } from "./layers/live/MinioObjectStore.ts"
@@ -12,6 +16,7 @@ import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
 import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
 import * as Controller from "./programs/cli/Controller.ts"
 import * as Daemon from "./programs/cli/Daemon.ts"
+import * as Dev from "./programs/cli/Dev.ts"
 import * as Execute from "./programs/cli/Execute.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
@@ -31,14 +36,32 @@ const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
     MinioObjectStore.layerFromEnv
   )
 
+/** In-Pod commands: MinIO, or (under `dev`) the on-disk store the dev kubelet names in THE0_OBJECT_STORE_DIR. */
+const podObjectStore = process.env.THE0_OBJECT_STORE_DIR
+  ? DiskObjectStore.layer(process.env.THE0_OBJECT_STORE_DIR)
+  : minioObjectStoreFromEnv
+
+/** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */
+const repo = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url))
+const devEnvironment: Dev.DevEnvironment = {
+  demoDir: repo("assets/demo"),
+  backends: (inputs) =>
+    DevBackends.layer({
+      ...inputs,
+      runtime: { file: process.execPath, args: [repo("bin/the0-runtime")] },
+      wrappersDir: repo("assets/wrappers")
+    })
+}
+
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
   Command.withSubcommands([
     Controller.command(liveBackends),
     Render.command,
     Version.command,
-    Execute.command.pipe(Command.provide(minioObjectStoreFromEnv)),
-    Daemon.command.pipe(Command.provide(minioObjectStoreFromEnv))
+    Dev.command(devEnvironment),
+    Execute.command.pipe(Command.provide(podObjectStore)),
+    Daemon.command.pipe(Command.provide(podObjectStore))
   ])
 )
 

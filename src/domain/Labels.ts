@@ -19,6 +19,12 @@ export const Annotation = {
   documentHash: "the0.app/document-hash"
 } as const
 
+/**
+ * `the0-runtime dev` only: the host port on the Pod's IP that a container port is mapped to, set by the dev
+ * kubelet (bot processes share one machine, so each Pod's query server listens on a port of its own).
+ */
+export const devHostPortAnnotation = (containerPort: number): string => `dev.the0-runtime/host-port-${containerPort}`
+
 export const ManagedBy = {
   botController: "the0-bot-controller",
   scheduleController: "the0-schedule-controller",

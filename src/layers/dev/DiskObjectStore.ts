@@ -237,8 +237,7 @@ export const make = (root: string): Effect.Effect<ObjectStoreService> =>
             const infos: Array<ObjectInfo> = []
             for (const name of names) {
               const found = await readHeader(path.join(dir, name))
-              if (found !== undefined && found.header.key.startsWith(prefix))
-                infos.push(toInfo(found.header, found.size))
+              if (found?.header.key.startsWith(prefix)) infos.push(toInfo(found.header, found.size))
             }
             return infos.sort((a, b) => compareKeys(a.key, b.key))
           })

@@ -7,7 +7,7 @@ import { Data, Effect, Option } from "effect"
 import { type Bot, type BotSchedule, isEnabled } from "../../domain/Bot.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import type { Pod } from "../../domain/Kube.ts"
-import { Label, ManagedBy } from "../../domain/Labels.ts"
+import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
 import { botQueryPort } from "../../domain/Query.ts"
 import type { BotStoreError, BotStoreService } from "../../services/BotStore.ts"
 import type { Informer } from "../controller/Informer.ts"
@@ -85,7 +85,9 @@ export interface RealtimeEndpoint {
 const queryPort = (pod: Pod): number => {
   const container = pod.spec.containers.find((c) => c.name === queryContainerName)
   const ports = container?.ports ?? []
-  return (ports.find((p) => p.name === queryPortName) ?? ports[0])?.containerPort ?? botQueryPort
+  const port = (ports.find((p) => p.name === queryPortName) ?? ports[0])?.containerPort ?? botQueryPort
+  const mapped = Number(pod.metadata.annotations?.[devHostPortAnnotation(port)])
+  return Number.isInteger(mapped) && mapped > 0 && mapped < 65536 ? mapped : port
 }
 
 /**

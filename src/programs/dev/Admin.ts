@@ -1,0 +1,317 @@
+/**
+ * What `dev` lets a developer do with bots, as the platform API would: add one from a bundle and a config, list
+ * them with their state, change a config, enable, disable, delete, read the logs. Every change is recorded in the
+ * registry and published on the bus as the API's NATS event, so the controller's production path (event ingest →
+ * BotStore → reconcile → Pod or CronJob) does the rest. The state shown comes from the cluster (Pods, Jobs).
+ */
+import { randomBytes } from "node:crypto"
+import { Data, Effect } from "effect"
+import type { CustomBotVersion, JsonObject } from "../../domain/Bot.ts"
+import { cronExpression } from "../../domain/Bot.ts"
+import { encodeBotEvent, Subject } from "../../domain/BotEvent.ts"
+import { Bucket, logPrefix } from "../../domain/Buckets.ts"
+import type { Pod } from "../../domain/Kube.ts"
+import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
+import { EventBus } from "../../services/EventBus.ts"
+import { KubeApi } from "../../services/KubeApi.ts"
+import { ObjectStore } from "../../services/ObjectStore.ts"
+import { kubernetesSchedule, nextExecutionTime } from "../manifests/Cron.ts"
+import { labelValue, queryServerPort } from "../manifests/PodParts.ts"
+import { type BundleError, readManifest } from "./Bundle.ts"
+import type { BotRecord, Registry, RegistryError } from "./Registry.ts"
+
+/** A request the admin API refuses: 400 (bad input) or 404 (unknown bot), with a message naming the problem. */
+export class AdminError extends Data.TaggedError("AdminError")<{
+  readonly status: 400 | 404 | 500
+  readonly message: string
+}> {}
+
+export interface AddRequest {
+  readonly bundle: Uint8Array
+  /** Where the bundle came from, for messages. */
+  readonly label: string
+  readonly config: JsonObject
+  /** A fixed id (the demo bots); otherwise one is made from the name. */
+  readonly id?: string
+}
+
+export interface LastRun {
+  readonly pod: string
+  readonly state: "running" | "succeeded" | "failed" | "pending"
+  readonly startedAt?: string
+  readonly finishedAt?: string
+  readonly exitCode?: number
+}
+
+export interface BotView {
+  readonly id: string
+  readonly name: string
+  readonly kind: "realtime" | "scheduled"
+  readonly enabled: boolean
+  /** running, starting, restarting, failed, exited, stopping, stopped (disabled), pending, scheduled. */
+  readonly state: string
+  readonly restarts: number
+  readonly hasQuery: boolean
+  readonly pod?: string
+  readonly queryAddress?: string
+  readonly schedule?: string
+  readonly nextRun?: string
+  readonly lastRun?: LastRun
+  readonly config: JsonObject
+  readonly addedAt: string
+}
+
+export interface AdminContext {
+  readonly registry: Registry
+  readonly namespace: string
+}
+
+const notFound = (id: string) =>
+  new AdminError({ status: 404, message: `unknown bot id ${JSON.stringify(id)} (see \`the0-runtime dev list\`)` })
+
+const slug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40) || "bot"
+
+const validId = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+
+/** Publishes the API's event for a record (created/updated) or its deletion. */
+const publish = (record: BotRecord, kind: "created" | "updated" | "deleted") =>
+  Effect.gen(function* () {
+    const bus = yield* EventBus
+    const subject =
+      record.kind === "realtime"
+        ? { created: Subject.botCreated, updated: Subject.botUpdated, deleted: Subject.botDeleted }[kind]
+        : { created: Subject.scheduleCreated, updated: Subject.scheduleUpdated, deleted: Subject.scheduleDeleted }[kind]
+    const event =
+      kind === "deleted" ? { id: record.id } : { id: record.id, config: record.config, custom: record.custom }
+    yield* bus.publish(subject, encodeBotEvent(event))
+  }).pipe(
+    Effect.mapError((error) => new AdminError({ status: 500, message: `cannot publish the event: ${error.message}` }))
+  )
+
+const fromRegistry = (error: RegistryError) => new AdminError({ status: 500, message: error.message })
+const fromBundle = (error: BundleError) => new AdminError({ status: 400, message: error.message })
+
+/** Checks a config against the bot's kind: a scheduled bot needs a valid `schedule`. */
+const checkConfig = (kind: "realtime" | "scheduled", config: JsonObject, label: string) => {
+  if (kind !== "scheduled") return Effect.void
+  const cron = cronExpression({ config })
+  if (cron === undefined)
+    return Effect.fail(
+      new AdminError({
+        status: 400,
+        message: `${label} is a scheduled bot: its config needs a "schedule" (a cron expression, e.g. "*/5 * * * *")`
+      })
+    )
+  const checked = kubernetesSchedule(cron)
+  return checked._tag === "Left"
+    ? Effect.fail(
+        new AdminError({ status: 400, message: `config.schedule ${JSON.stringify(cron)}: ${checked.left.message}` })
+      )
+    : Effect.void
+}
+
+export const add = (ctx: AdminContext, request: AddRequest) =>
+  Effect.gen(function* () {
+    const manifest = yield* Effect.mapError(readManifest(request.bundle, request.label), fromBundle)
+    yield* checkConfig(manifest.type, request.config, `${manifest.name} (${request.label})`)
+    const id = request.id ?? `${slug(manifest.name)}-${randomBytes(3).toString("hex")}`
+    if (!validId.test(id))
+      return yield* new AdminError({
+        status: 400,
+        message: `bot id ${JSON.stringify(id)} must be 1-63 letters, digits, '.', '_' or '-'`
+      })
+    const existing = yield* ctx.registry.get(id)
+    if (existing !== undefined)
+      return yield* new AdminError({ status: 400, message: `a bot with id ${JSON.stringify(id)} already exists` })
+    const store = yield* ObjectStore
+    const filePath = `dev/${slug(manifest.name)}/${manifest.version.replace(/[^A-Za-z0-9._-]/g, "_")}/${id}.zip`
+    yield* Effect.mapError(
+      Effect.zipRight(store.ensureBucket(Bucket.code), store.put(Bucket.code, filePath, request.bundle)),
+      (error) => new AdminError({ status: 500, message: `cannot store the bundle: ${error.message}` })
+    )
+    const custom: CustomBotVersion = {
+      version: manifest.version,
+      filePath,
+      createdAt: new Date().toISOString(),
+      config: manifest.config
+    }
+    const record: BotRecord = {
+      id,
+      kind: manifest.type,
+      config: request.config,
+      custom,
+      addedAt: new Date().toISOString()
+    }
+    yield* Effect.mapError(ctx.registry.put(record), fromRegistry)
+    yield* publish(record, "created")
+    return record
+  })
+
+const requireRecord = (ctx: AdminContext, id: string) =>
+  Effect.flatMap(ctx.registry.get(id), (record) =>
+    record === undefined ? Effect.fail(notFound(id)) : Effect.succeed(record)
+  )
+
+/** Replaces the user config (keeping `enabled` unless the new config says otherwise). */
+export const setConfig = (ctx: AdminContext, id: string, config: JsonObject) =>
+  Effect.gen(function* () {
+    const record = yield* requireRecord(ctx, id)
+    const enabled = record.config.enabled
+    const next: BotRecord = {
+      ...record,
+      config: enabled === false && !Object.hasOwn(config, "enabled") ? { ...config, enabled } : config
+    }
+    yield* checkConfig(record.kind, next.config, id)
+    yield* Effect.mapError(ctx.registry.put(next), fromRegistry)
+    yield* publish(next, "updated")
+    return next
+  })
+
+export const setEnabled = (ctx: AdminContext, id: string, enabled: boolean) =>
+  Effect.gen(function* () {
+    const record = yield* requireRecord(ctx, id)
+    const { enabled: _previous, ...rest } = record.config
+    const next: BotRecord = { ...record, config: enabled ? rest : { ...rest, enabled: false } }
+    yield* Effect.mapError(ctx.registry.put(next), fromRegistry)
+    yield* publish(next, "updated")
+    return next
+  })
+
+export const remove = (ctx: AdminContext, id: string) =>
+  Effect.gen(function* () {
+    const record = yield* requireRecord(ctx, id)
+    yield* Effect.mapError(ctx.registry.remove(id), fromRegistry)
+    yield* publish(record, "deleted")
+  })
+
+/** Publishes every record again (after a restart of `dev`, whose store and bus are in memory). */
+export const replay = (ctx: AdminContext) =>
+  Effect.flatMap(ctx.registry.all, (records) =>
+    Effect.forEach(records, (record) => publish(record, "created"), { discard: true })
+  )
+
+const mainStatuses = (pod: Pod) => pod.status?.containerStatuses ?? []
+
+const podState = (pod: Pod): string => {
+  if (pod.metadata.deletionTimestamp !== undefined) return "stopping"
+  const phase = pod.status?.phase ?? "Pending"
+  if (phase === "Failed") return "failed"
+  if (phase === "Succeeded") return "exited"
+  if (phase === "Pending") return "starting"
+  const statuses = mainStatuses(pod)
+  if (statuses.some((s) => s.state?.waiting?.reason === "CrashLoopBackOff")) return "restarting"
+  return statuses.length > 0 && statuses.every((s) => s.ready) ? "running" : "starting"
+}
+
+const lastRunOf = (pod: Pod): LastRun => {
+  const status = mainStatuses(pod)[0]
+  const terminated = status?.state?.terminated
+  const phase = pod.status?.phase
+  return {
+    pod: pod.metadata.name,
+    state:
+      phase === "Succeeded" ? "succeeded" : phase === "Failed" ? "failed" : phase === "Running" ? "running" : "pending",
+    ...(pod.status?.startTime === undefined ? {} : { startedAt: pod.status.startTime }),
+    ...(terminated?.finishedAt === undefined ? {} : { finishedAt: terminated.finishedAt }),
+    ...(terminated === undefined ? {} : { exitCode: terminated.exitCode })
+  }
+}
+
+export const view = (ctx: AdminContext, record: BotRecord) =>
+  Effect.gen(function* () {
+    const api = yield* KubeApi
+    const enabled = record.config.enabled !== false
+    const name = record.custom.config?.name ?? record.id
+    const hasQuery = (record.custom.config?.entrypoints?.query ?? "") !== ""
+    const base = {
+      id: record.id,
+      name,
+      kind: record.kind,
+      enabled,
+      hasQuery,
+      config: record.config,
+      addedAt: record.addedAt
+    }
+    if (record.kind === "realtime") {
+      const pods = yield* api
+        .list("Pod", ctx.namespace, {
+          labelSelector: `${Label.botId}=${labelValue(record.id)},${Label.managedBy}=${ManagedBy.botController}`
+        })
+        .pipe(
+          Effect.map((list) => list.items),
+          Effect.orElseSucceed((): ReadonlyArray<Pod> => [])
+        )
+      const pod = pods.find((p) => p.metadata.deletionTimestamp === undefined) ?? pods[0]
+      if (pod === undefined) return { ...base, state: enabled ? "pending" : "stopped", restarts: 0 } satisfies BotView
+      const port = pod.metadata.annotations?.[devHostPortAnnotation(queryServerPort)]
+      return {
+        ...base,
+        state: enabled || pod.metadata.deletionTimestamp !== undefined ? podState(pod) : "stopped",
+        restarts: mainStatuses(pod).reduce((total, s) => total + s.restartCount, 0),
+        pod: pod.metadata.name,
+        ...(hasQuery && port !== undefined && pod.status?.podIP !== undefined
+          ? { queryAddress: `${pod.status.podIP}:${port}` }
+          : {})
+      } satisfies BotView
+    }
+    const cron = cronExpression(record)
+    const computed = cron === undefined ? undefined : nextExecutionTime(cron, new Date())
+    const next = computed !== undefined && computed._tag === "Right" ? computed.right : undefined
+    const pods = yield* api
+      .list("Pod", ctx.namespace, { labelSelector: `${Label.scheduleId}=${labelValue(record.id)}` })
+      .pipe(
+        Effect.map((list) => list.items),
+        Effect.orElseSucceed((): ReadonlyArray<Pod> => [])
+      )
+    const latest = [...pods].sort((a, b) =>
+      (a.metadata.creationTimestamp ?? "") < (b.metadata.creationTimestamp ?? "") ? 1 : -1
+    )[0]
+    const running = pods.some((p) => p.status?.phase === "Running" || p.status?.phase === "Pending")
+    return {
+      ...base,
+      state: !enabled ? "stopped" : running ? "running" : "scheduled",
+      restarts: 0,
+      ...(cron === undefined ? {} : { schedule: cron }),
+      ...(enabled && next !== undefined ? { nextRun: new Date(next * 1000).toISOString() } : {}),
+      ...(latest === undefined ? {} : { lastRun: lastRunOf(latest) })
+    } satisfies BotView
+  })
+
+export const list = (ctx: AdminContext) =>
+  Effect.flatMap(ctx.registry.all, (records) => Effect.forEach(records, (record) => view(ctx, record)))
+
+export const show = (ctx: AdminContext, id: string) =>
+  Effect.flatMap(requireRecord(ctx, id), (record) => view(ctx, record))
+
+export interface LogPage {
+  /** Lines after `after` (or the last `tail`), NDJSON records as stored. */
+  readonly lines: ReadonlyArray<string>
+  /** How many lines the log has in all: pass it as `after` to get only newer ones. */
+  readonly total: number
+}
+
+/** The bot's daily logs from the object store (what the sync uploaded), oldest first. */
+export const logs = (ctx: AdminContext, id: string, options: { readonly tail?: number; readonly after?: number }) =>
+  Effect.gen(function* () {
+    yield* requireRecord(ctx, id)
+    const store = yield* ObjectStore
+    const exists = yield* store.bucketExists(Bucket.logs).pipe(Effect.orElseSucceed(() => false))
+    if (!exists) return { lines: [], total: 0 } satisfies LogPage
+    const infos = yield* store.list(Bucket.logs, logPrefix(id)).pipe(Effect.orElseSucceed(() => []))
+    const all: Array<string> = []
+    for (const info of infos) {
+      if (info.key.slice(logPrefix(id).length).startsWith(".")) continue
+      const body = yield* store.get(Bucket.logs, info.key).pipe(Effect.orElseSucceed(() => new Uint8Array()))
+      for (const line of new TextDecoder().decode(body).split("\n")) if (line.trim() !== "") all.push(line)
+    }
+    const lines =
+      options.after !== undefined
+        ? all.slice(options.after)
+        : all.slice(Math.max(0, all.length - (options.tail ?? 100)))
+    return { lines, total: all.length } satisfies LogPage
+  })
