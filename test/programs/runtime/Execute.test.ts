@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Schedule } from "effect"
 import { execute } from "../../../src/programs/runtime/Execute.ts"
 import type { ObjectStoreService } from "../../../src/services/ObjectStore.ts"
 import { fixtureDir, type Sandbox, sandbox, settingsFor } from "./support/Sandbox.ts"
@@ -46,6 +46,13 @@ const run = (
 ) => execute(settingsFor(box, env, flags), stop).pipe(Effect.provide(layerOf(store)))
 
 const botLog = (box: Sandbox) => readFileSync(path.join(box.logsPath, "bot.log"), "utf8")
+
+/** Waits until the bot has written `text` to bot.log (its loop is running). */
+const untilLogged = (box: Sandbox, text: string) =>
+  Effect.sync(() => existsSync(path.join(box.logsPath, "bot.log")) && botLog(box).includes(text)).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (found) => found }),
+    Effect.timeout("20 seconds")
+  )
 
 const storedState = (store: ObjectStoreService, botId: string, key: string) =>
   Effect.gen(function* () {
@@ -193,12 +200,12 @@ describe("execute: bot mode (runtime spec §3.3)", () => {
       const fiber = yield* Effect.fork(
         run(store, box, nodeEnv({ mode: "loop", interval: 20 }), {}, Deferred.await(stop))
       )
-      yield* Effect.sleep("1500 millis")
+      yield* untilLogged(box, "tick")
       const started = Date.now()
       yield* Deferred.succeed(stop, undefined)
       expect(yield* Fiber.join(fiber)).toBe(1)
       const stopMillis = Date.now() - started
-      expect(stopMillis).toBeLessThan(3_000)
+      expect(stopMillis).toBeLessThan(4_500)
       expect(yield* storedState(store, "node-bot-1", "stopped")).toBe(true)
       expect(yield* storedState(store, "node-bot-1", "ticks")).toEqual(expect.any(Number))
       const lines = yield* dailyLogLines(store, "node-bot-1")
@@ -215,7 +222,7 @@ describe("execute: bot mode (runtime spec §3.3)", () => {
       const fiber = yield* Effect.fork(
         run(store, box, { ...pythonEnv({ mode: "loop" }), IS_SCHEDULED: "true" }, {}, Deferred.await(stop))
       )
-      yield* Effect.sleep("1500 millis")
+      yield* untilLogged(box, "tick")
       yield* Deferred.succeed(stop, undefined)
       expect(yield* Fiber.join(fiber)).toBe(1)
       expect(JSON.parse(readFileSync(path.join(box.codePath, "result.json"), "utf8"))).toMatchObject({
