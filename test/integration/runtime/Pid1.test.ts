@@ -1,0 +1,70 @@
+/**
+ * `execute` as PID 1 of its own PID namespace (as in a container): SIGTERM reaches the runtime, is forwarded to the
+ * bot, and the runtime exits 1 after the bot stopped cleanly. Needs root for `unshare --pid`.
+ */
+import { spawn } from "node:child_process"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+
+const repo = path.resolve(import.meta.dirname, "../../..")
+const root = mkdtempSync(path.join(tmpdir(), "the0-pid1-"))
+
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe("execute as PID 1", () => {
+  it("handles SIGTERM: the bot gets it, stops cleanly, and the runtime exits 1", async () => {
+    cpSync(path.join(repo, "test/fixtures/bots/node-bot"), path.join(root, "bot"), { recursive: true })
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      BOT_ID: "pid1-bot",
+      RUNTIME: "nodejs20",
+      ENTRYPOINT: "main.js",
+      BOT_CONFIG: '{"mode":"loop","interval":50}',
+      CODE_PATH: path.join(root, "bot"),
+      STATE_PATH: path.join(root, "state"),
+      LOGS_PATH: path.join(root, "logs"),
+      STATE_DIR: path.join(root, "state/.the0-state"),
+      THE0_WRAPPERS_DIR: path.join(repo, "assets/wrappers")
+    }
+    const unshare = spawn(
+      "unshare",
+      [
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        process.execPath,
+        path.join(repo, "bin/the0-runtime"),
+        "execute",
+        "--skip-sync"
+      ],
+      { env, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let output = ""
+    unshare.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+    })
+    unshare.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+    })
+    const exit = new Promise<number>((resolve) => unshare.once("exit", (code) => resolve(code ?? -1)))
+    const botLog = path.join(root, "logs/bot.log")
+    const started = Date.now()
+    while (!(existsSync(botLog) && readFileSync(botLog, "utf8").includes("tick"))) {
+      if (Date.now() - started > 60_000) throw new Error(`bot did not start: ${output}`)
+      await sleep(100)
+    }
+    // The namespace's PID 1 is unshare's child.
+    const children = readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, "utf8").trim().split(/\s+/)
+    const pid1 = Number(children[0])
+    expect(readFileSync(`/proc/${pid1}/status`, "utf8")).toMatch(/NSpid:\s+\d+\s+1\n/)
+    process.kill(pid1, "SIGTERM")
+    expect(await exit, output).toBe(1)
+    expect(JSON.parse(readFileSync(path.join(root, "state/.the0-state/stopped.json"), "utf8"))).toBe(true)
+    expect(readFileSync(botLog, "utf8")).toContain("stopping on signal")
+    expect(output).toContain("after a stop request")
+  }, 90_000)
+})
