@@ -143,13 +143,19 @@ export const summary = (settings: DevSettings, bots: ReadonlyArray<Admin.BotView
   else {
     lines.push(`  Bots (${bots.length}):`)
     for (const bot of bots)
-      lines.push(`    ${pad(bot.id, 24)} ${pad(bot.kind, 10)} ${bot.enabled ? (bot.schedule ?? "") : "disabled"}`)
+      lines.push(
+        `    ${pad(bot.id, 24)} ${pad(bot.kind, 10)} ${bot.enabled ? "" : "disabled, "}` +
+          `${bot.schedule === undefined ? "" : `schedule "${bot.schedule}", `}${bot.hasQuery ? "with queries" : "no queries"}`
+      )
     lines.push("")
   }
   lines.push("Try:", "  ./bin/the0-runtime dev list")
   const queryable = bots.filter((b) => b.hasQuery && b.enabled)
   for (const bot of queryable.slice(0, 2))
-    lines.push(`  curl -s ${query}/query -d '{"bot_id":"${bot.id}","query_path":"/status"}'`)
+    lines.push(
+      `  curl -s ${query}/query -d '{"bot_id":"${bot.id}","query_path":"/status"}'` +
+        (bot.kind === "scheduled" ? "   # a one-shot query Job: a few seconds" : "")
+    )
   const first = bots[0]
   if (first !== undefined)
     lines.push(
