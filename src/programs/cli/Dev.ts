@@ -63,19 +63,35 @@ const devOptions = {
   verbose: Options.boolean("verbose").pipe(Options.withDescription("Show the controller's own logs (info level)"))
 }
 
+/** The Node error under a failure (a ServeError wraps the listen error in `cause`). */
+const nodeErrors = (cause: Cause.Cause<unknown>): ReadonlyArray<{ code?: unknown; port?: unknown; path?: unknown }> => {
+  const out: Array<{ code?: unknown; port?: unknown; path?: unknown }> = []
+  const visit = (value: unknown, depth: number) => {
+    if (depth > 4 || typeof value !== "object" || value === null) return
+    out.push(value as { code?: unknown })
+    visit((value as { cause?: unknown }).cause, depth + 1)
+  }
+  for (const failure of [...Cause.failures(cause), ...Cause.defects(cause)]) visit(failure, 0)
+  return out
+}
+
 /** A readable message for a startup failure, saying what to do. */
 const explain = (cause: Cause.Cause<unknown>, settings: DevSettings): string => {
-  const rendered = Cause.pretty(cause)
-  const port = /EADDRINUSE[^\n]*?:(\d+)/.exec(rendered)?.[1]
-  if (rendered.includes("EADDRINUSE"))
+  const errors = nodeErrors(cause)
+  const inUse = errors.find((e) => e.code === "EADDRINUSE")
+  if (inUse !== undefined)
     return (
-      `a port dev needs is already in use${port === undefined ? "" : ` (${port})`}: stop the other process ` +
-      `(another \`the0-runtime dev\`?) or choose other ports with --query-port ${settings.queryPort}, ` +
-      `--admin-port ${settings.adminPort}, --health-port ${settings.healthPort}`
+      `port ${typeof inUse.port === "number" ? inUse.port : "?"} is already in use: stop the other process ` +
+      `(another \`the0-runtime dev\`?) or choose other ports with --query-port (now ${settings.queryPort}), ` +
+      `--admin-port (${settings.adminPort}), --health-port (${settings.healthPort})`
     )
-  if (rendered.includes("EACCES"))
-    return `permission denied (${rendered.split("\n")[0]}): check --data-dir and the ports`
-  return rendered
+  const denied = errors.find((e) => e.code === "EACCES")
+  if (denied !== undefined)
+    return `permission denied${typeof denied.path === "string" ? ` on ${denied.path}` : ""}: check --data-dir and the ports`
+  const first = [...Cause.failures(cause), ...Cause.defects(cause)][0]
+  return first instanceof Error || (typeof first === "object" && first !== null && "message" in first)
+    ? String((first as { message: unknown }).message)
+    : Cause.pretty(cause)
 }
 
 export const command = (env: DevEnvironment) => {
