@@ -173,6 +173,8 @@ const forEachEntry = async (
     createGunzip(),
     extract
   )
+  // a corrupt archive fails the loop below first; the pipeline's own rejection is awaited at the end, or is handled
+  done.catch(() => undefined)
   for await (const entry of extract) {
     const header = entry.header
     await onEntry(
