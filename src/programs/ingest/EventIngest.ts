@@ -18,10 +18,16 @@ export const subjects: ReadonlyArray<string> = [...botSubjects, ...scheduleSubje
 
 export type Notify = (target: EventTarget, id: string) => Effect.Effect<void>
 
+/**
+ * How long a delivered event may stay unacked. Short, because an event handed to a replica that then dies waits
+ * this long before it is redelivered to another; in-place retries stay well inside it.
+ */
+export const ackWaitMillis = 8_000
+
 /** How long a durable delivery may be retried in place before it is nak'ed for redelivery. */
 const inPlaceRetry = Schedule.exponential("100 millis").pipe(
   Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.upTo("20 seconds")
+  Schedule.upTo("4 seconds")
 )
 const foreverRetry = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("30 seconds")))
 
@@ -54,7 +60,7 @@ export const run = (notify: Notify): Effect.Effect<void, never, EventBus | BotSt
       )
 
     const durable = bus
-      .consume({ stream: eventsStream, durable: durableName, filterSubjects: subjects, ackWaitMillis: 60_000 })
+      .consume({ stream: eventsStream, durable: durableName, filterSubjects: subjects, ackWaitMillis: ackWaitMillis })
       .pipe(
         Stream.runForEach((message) =>
           handle(message.subject, message.data, inPlaceRetry).pipe(

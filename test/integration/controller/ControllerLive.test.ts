@@ -2,7 +2,7 @@
  * The controller running for real (issue 5): NATS events in, MongoDB documents and Kubernetes objects out, on
  * the testbed's servers; outages, mass-deletion refusal, JetStream replay, leader handover.
  */
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import { BatchV1Api, CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
@@ -262,6 +262,59 @@ describe("controller on the testbed", () => {
         yield* b.stop
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "a killed leader (SIGKILL, no release) is replaced once its lease runs out",
+    () =>
+      Effect.gen(function* () {
+        yield* clearStore
+        yield* dropEventsStream
+        yield* withNats(async (nc) => {
+          const jsm = await jetstreamManager(nc)
+          await jsm.streams.add({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+        })
+        const ns = yield* freshNamespace
+        const child = spawn(
+          "./bin/the0-runtime",
+          [
+            "controller",
+            `--namespace=${ns}`,
+            "--identity=doomed",
+            "--lease-duration=6s",
+            "--renew-deadline=4s",
+            "--retry-period=1s",
+            "--health-port=18690",
+            "--query-port=18691"
+          ],
+          { env: { ...process.env, NATS_URL: env.NATS_URL }, stdio: "ignore" }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        const holder = Effect.promise(() =>
+          kubeConfig()
+            .makeApiClient(CoordinationV1Api)
+            .readNamespacedLease({ name: "the0-runtime-controller", namespace: ns })
+            .then(
+              (l) => l.spec?.holderIdentity ?? "",
+              () => ""
+            )
+        )
+        yield* until(
+          Effect.flatMap(holder, (h) => (h === "doomed" ? Effect.void : Effect.fail(h))),
+          30_000
+        )
+        const survivor = yield* startController(ns, "survivor")
+        child.kill("SIGKILL")
+        const killed = Date.now()
+        yield* publish("the0.bot.created", payload("after-kill"))
+        yield* expectPods(ns, ["bot-after-kill"], 20_000)
+        const took = Date.now() - killed
+        expect(took).toBeLessThan(16_000)
+        expect(yield* holder).toBe("survivor")
+        yield* survivor.stop
+        yield* dropEventsStream
+      }).pipe(Effect.scoped),
+    90_000
   )
 
   it.live(
