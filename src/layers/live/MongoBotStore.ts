@@ -14,32 +14,11 @@
  * - At start: connect and ping within a deadline (the0: 10 s), then an index on `id` in both collections, created
  *   idempotently; a server that refuses it (permissions) is logged and the store runs without it. The index is not
  *   unique: the0 does not prevent duplicate ids (§4.5), and a unique index would fail on such a database.
+ *
+ * Its parts: `MongoConfig` (settings, connection string), `MongoCalls` (driver calls, transient failures, retries).
  */
-import {
-  Chunk,
-  Clock,
-  Config,
-  Data,
-  Duration,
-  Effect,
-  type Either,
-  Layer,
-  Option,
-  Schedule,
-  type Scope,
-  Stream
-} from "effect"
-import {
-  type Collection,
-  type Document,
-  type Filter,
-  type FindCursor,
-  MongoClient,
-  type MongoClientOptions,
-  MongoError,
-  MongoNetworkError,
-  MongoServerSelectionError
-} from "mongodb"
+import { Chunk, Duration, Effect, type Either, Layer, Option, type Scope, Stream } from "effect"
+import { type Collection, type Document, type Filter, type FindCursor, MongoClient, MongoError } from "mongodb"
 import { Collections, decodeBot, decodeBotSchedule, enabledFilter } from "../../domain/Bot.ts"
 import { cachedDecoder, type DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import {
@@ -49,147 +28,26 @@ import {
   type DocumentCollection,
   type UpsertOutcome
 } from "../../services/BotStore.ts"
+import { attempt, retryTransient, type Target } from "./MongoCalls.ts"
+import {
+  configFromEnv,
+  driverOptions,
+  type MongoBotStoreConfig,
+  MongoConfigError,
+  redactUri,
+  type Settings
+} from "./MongoConfig.ts"
 
-/** A connection string the driver does not accept; the message names the setting it came from. */
-export class MongoConfigError extends Data.TaggedError("MongoConfigError")<{
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return this.detail
-  }
-}
-
-export interface MongoBotStoreConfig {
-  /** Any connection string the driver accepts. */
-  readonly uri: string
-  /** Where the URI came from, for error messages (`MONGO_URI`). */
-  readonly setting?: string
-  /** Driver server selection timeout unless the URI sets `serverSelectionTimeoutMS` (default 5 s). */
-  readonly serverSelectionTimeout?: Duration.DurationInput
-  /** Driver TCP connect timeout unless the URI sets `connectTimeoutMS` (default 5 s). */
-  readonly connectTimeout?: Duration.DurationInput
-  /** Deadline for connect + ping at start (default 10 s, as the0). */
-  readonly startupTimeout?: Duration.DurationInput
-  /** For how long after an operation started its transient failures are retried (default 10 s). */
-  readonly retryFor?: Duration.DurationInput
-  /** Deadline of one attempt of one operation (one batch of a listing), so a hung server fails (default 30 s). */
-  readonly operationTimeout?: Duration.DurationInput
-  /** Documents per cursor batch of a listing (default 1,000). */
-  readonly batchSize?: number
-  /**
-   * Where the documents live (default `Collections`, the0's names). Only for tests and benchmarks that need their
-   * own database on a shared server; the0's API writes the default ones.
-   */
-  readonly collections?: CollectionNames
-}
-
-export type CollectionNames = { readonly [K in keyof typeof Collections]: NamespaceName }
-export interface NamespaceName {
-  readonly database: string
-  readonly collection: string
-}
-
-export const defaultUri = "mongodb://localhost:27017"
-
-interface Settings {
-  readonly retryFor: Duration.Duration
-  readonly operationTimeout: Duration.Duration
-  readonly batchSize: number
-  readonly collections: CollectionNames
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors and retries
-
-/** Server error codes the retryable-reads/writes specifications treat as transient. */
-const transientCodes = new Set([
-  6, // HostUnreachable
-  7, // HostNotFound
-  89, // NetworkTimeout
-  91, // ShutdownInProgress
-  189, // PrimarySteppedDown
-  262, // ExceededTimeLimit
-  9001, // SocketException
-  10107, // NotWritablePrimary
-  11600, // InterruptedAtShutdown
-  11602, // InterruptedDueToReplStateChange
-  13435, // NotPrimaryNoSecondaryOk
-  13436, // NotPrimaryOrSecondary
-  134 // ReadConcernMajorityNotAvailableYet
-])
-
-const transientLabels = [
-  "RetryableWriteError",
-  "RetryableError",
-  "SystemOverloadedError",
-  "ResetPool",
-  "PoolRequestedRetry",
-  "TransientTransactionError"
-]
-
-/** A failure worth retrying: the network, server selection, or a server saying "try again". */
-export const isTransient = (error: unknown): boolean => {
-  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true
-  if (!(error instanceof MongoError)) return false
-  if (transientLabels.some((label) => error.hasErrorLabel(label))) return true
-  return typeof error.code === "number" && transientCodes.has(error.code)
-}
-
-const describe = (cause: unknown): string => {
-  if (cause instanceof Error) {
-    const code = cause instanceof MongoError && cause.code !== undefined ? ` (code ${String(cause.code)})` : ""
-    return `${cause.name}: ${cause.message}${code}`
-  }
-  return String(cause)
-}
-
-/** Capped exponential backoff with jitter: 100 ms, 200 ms, ... at most 2 s apart. */
-const backoff = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.jittered)
-
-interface Target {
-  readonly collection: string
-  readonly settings: Settings
-}
-
-/** One attempt of a driver call: its rejection (or a hang past the deadline) becomes a BotStoreError. */
-const attempt = <A>(
-  target: Target,
-  operation: string,
-  run: (signal: AbortSignal) => Promise<A>
-): Effect.Effect<A, BotStoreError> =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new BotStoreError({ operation, collection: target.collection, detail: describe(cause), cause })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: target.settings.operationTimeout,
-      onTimeout: () =>
-        new BotStoreError({
-          operation,
-          collection: target.collection,
-          detail: `no answer within ${Duration.format(target.settings.operationTimeout)}`
-        })
-    })
-  )
-
-/**
- * Retries transient failures of `effect` with backoff while less than `retryFor` has passed since it started (so an
- * outage is reported after about `retryFor`, whatever the driver's own timeouts); then the last failure is the result.
- */
-const retryTransient = <A, R>(
-  target: Target,
-  effect: Effect.Effect<A, BotStoreError, R>
-): Effect.Effect<A, BotStoreError, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) =>
-    Effect.retry(effect, {
-      schedule: backoff,
-      while: (error) =>
-        isTransient(error.cause)
-          ? Effect.map(Clock.currentTimeMillis, (now) => now - start < Duration.toMillis(target.settings.retryFor))
-          : Effect.succeed(false)
-    })
-  )
+export { isTransient } from "./MongoCalls.ts"
+export {
+  type CollectionNames,
+  configFromEnv,
+  defaultUri,
+  type MongoBotStoreConfig,
+  MongoConfigError,
+  type NamespaceName,
+  redactUri
+} from "./MongoConfig.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Collections
@@ -300,39 +158,8 @@ const makeCollection = <A extends { readonly id: string }>(
       ).pipe(Effect.map((result) => result.deletedCount > 0))
   }
 }
-
 // ---------------------------------------------------------------------------------------------------------------
 // Client, start-up and layers
-
-/** Option names the connection string sets (the driver treats them case-insensitively). */
-const uriOptions = (uri: string): ReadonlySet<string> => {
-  const query = uri.split("#")[0]?.split("?")[1] ?? ""
-  return new Set(Array.from(new URLSearchParams(query).keys(), (key) => key.toLowerCase()))
-}
-
-/** Scheme and hosts only: never the credentials or options of a connection string, for logs. */
-export const redactUri = (uri: string): string => {
-  const match = /^([a-z+]+:\/\/)(?:[^@/?#]*@)?([^/?#]*)/i.exec(uri)
-  return match === null ? "<unparsable>" : `${match[1] ?? ""}${match[2] ?? ""}`
-}
-
-const driverOptions = (config: MongoBotStoreConfig): MongoClientOptions => {
-  const set = uriOptions(config.uri)
-  const millis = (input: Duration.DurationInput | undefined, fallback: number) =>
-    input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
-  return {
-    // The BSON serializer would write `undefined` as null; the memory layer (JSON semantics) drops it.
-    ignoreUndefined: true,
-    // Invalid UTF-8 in one stored string would fail the whole batch; replaced by U+FFFD, only that document differs.
-    enableUtf8Validation: false,
-    ...(set.has("serverselectiontimeoutms")
-      ? {}
-      : { serverSelectionTimeoutMS: millis(config.serverSelectionTimeout, 5_000) }),
-    ...(set.has("connecttimeoutms") ? {} : { connectTimeoutMS: millis(config.connectTimeout, 5_000) }),
-    ...(set.has("appname") ? {} : { appName: "the0-runtime" })
-  }
-}
-
 const newClient = (config: MongoBotStoreConfig): Effect.Effect<MongoClient, MongoConfigError> =>
   Effect.try({
     try: () => new MongoClient(config.uri, driverOptions(config)),
@@ -438,13 +265,6 @@ export const make = (
 /** The live BotStore for `config`, connected for the life of the layer. */
 export const layer = (config: MongoBotStoreConfig): Layer.Layer<BotStore, MongoConfigError | BotStoreError> =>
   Layer.scoped(BotStore, make(config))
-
-/** `MONGO_URI` (default `mongodb://localhost:27017`, as the0; set but empty is an error, as the0). */
-export const configFromEnv: Effect.Effect<MongoBotStoreConfig, MongoConfigError> = Config.string("MONGO_URI").pipe(
-  Config.withDefault(defaultUri),
-  Effect.map((uri): MongoBotStoreConfig => ({ uri, setting: "MONGO_URI" })),
-  Effect.mapError((cause) => new MongoConfigError({ detail: `MONGO_URI: ${cause.toString()}`, cause }))
-)
 
 /** The live BotStore for `MONGO_URI`. */
 export const layerFromEnv: Layer.Layer<BotStore, MongoConfigError | BotStoreError> = Layer.scoped(
