@@ -8,6 +8,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import * as DevBackends from "./layers/dev/DevBackends.ts"
 import * as DiskObjectStore from "./layers/dev/DiskObjectStore.ts"
+import * as BackgroundEventBus from "./layers/live/BackgroundEventBus.ts"
 import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
 import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
 import { layerFromEnvDeferred as minioObjectStoreFromEnv } from "./layers/live/MinioObjectStore.ts"
@@ -41,6 +42,11 @@ const podObjectStore = process.env.THE0_OBJECT_STORE_DIR
   ? DiskObjectStore.layer(process.env.THE0_OBJECT_STORE_DIR)
   : minioObjectStoreFromEnv
 
+/** In-Pod commands publish raw log chunks on NATS when `NATS_URL` is set (runtime spec §4.7), connecting in the background. */
+const podServices = process.env.NATS_URL
+  ? Layer.merge(podObjectStore, BackgroundEventBus.layer({ servers: process.env.NATS_URL }))
+  : podObjectStore
+
 /** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */
 const repo = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url))
 const devEnvironment: Dev.DevEnvironment = {
@@ -60,8 +66,8 @@ const root = Command.make("the0-runtime").pipe(
     Render.command,
     Version.command,
     Dev.command(devEnvironment),
-    Execute.command.pipe(Command.provide(podObjectStore)),
-    Daemon.command.pipe(Command.provide(podObjectStore))
+    Execute.command.pipe(Command.provide(podServices)),
+    Daemon.command.pipe(Command.provide(podServices))
   ])
 )
 
