@@ -26,7 +26,10 @@ exports.state = {
     if (process.env.QUERY_PATH !== undefined)
       throw new Error("State modifications are not allowed during query execution. Queries are read-only.")
     fs.mkdirSync(stateDir(), { recursive: true })
-    fs.writeFileSync(path.join(stateDir(), `${key}.json`), JSON.stringify(value))
+    // written aside and renamed, so a stop in the middle never leaves a half-written file behind
+    const target = path.join(stateDir(), `${key}.json`)
+    fs.writeFileSync(`${target}.tmp`, JSON.stringify(value))
+    fs.renameSync(`${target}.tmp`, target)
   }
 }
 
