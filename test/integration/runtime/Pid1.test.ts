@@ -67,4 +67,47 @@ describe("execute as PID 1", () => {
     expect(readFileSync(botLog, "utf8")).toContain("stopping on signal")
     expect(output).toContain("after a stop request")
   }, 90_000)
+
+  it("reaps orphaned grandchildren: the runtime runs itself under tini as PID 1", async () => {
+    const tini = ["/usr/bin/tini", "/sbin/tini", "/usr/local/bin/tini", "/usr/bin/tini-static"].find(existsSync)
+    expect(tini, "tini must be installed (.ci/run installs Debian's tini)").toBeDefined()
+    const box = mkdtempSync(path.join(tmpdir(), "the0-reap-"))
+    cpSync(path.join(repo, "test/fixtures/bots/node-bot"), path.join(box, "bot"), { recursive: true })
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      BOT_ID: "reap-bot",
+      RUNTIME: "nodejs20",
+      ENTRYPOINT: "main.js",
+      BOT_CONFIG: '{"mode":"orphan"}',
+      CODE_PATH: path.join(box, "bot"),
+      STATE_PATH: path.join(box, "state"),
+      LOGS_PATH: path.join(box, "logs"),
+      STATE_DIR: path.join(box, "state/.the0-state"),
+      THE0_WRAPPERS_DIR: path.join(repo, "assets/wrappers")
+    }
+    const unshare = spawn(
+      "unshare",
+      [
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        process.execPath,
+        path.join(repo, "bin/the0-runtime"),
+        "execute",
+        "--skip-sync"
+      ],
+      { env, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let output = ""
+    unshare.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+    })
+    unshare.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+    })
+    const code = await new Promise<number>((resolve) => unshare.once("exit", (c) => resolve(c ?? -1)))
+    expect(code, output).toBe(0)
+    expect(readFileSync(path.join(box, "logs/bot.log"), "utf8")).toContain("zombies: 0")
+    rmSync(box, { recursive: true, force: true })
+  }, 90_000)
 })
