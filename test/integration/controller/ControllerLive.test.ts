@@ -56,6 +56,9 @@ const dropEventsStream = withNats(async (nc) => {
   await jsm.streams.delete("THE0_EVENTS").catch(() => false)
 })
 
+/** An empty store, no THE0_EVENTS stream, and a namespace of the test's own. */
+const freshWorld = Effect.andThen(Effect.andThen(clearStore, dropEventsStream), freshNamespace)
+
 const podsOf = (namespace: string) =>
   Effect.promise(() => core().listNamespacedPod({ namespace })).pipe(Effect.map((l) => l.items))
 
@@ -90,9 +93,7 @@ describe("controller on the testbed", () => {
     "a the0.bot.created event gives the document and the Pod within a second; update, disable and delete follow",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         const controller = yield* startController(ns, "solo")
         yield* until(
           Effect.flatMap(httpText(`http://127.0.0.1:${controller.healthPort}/readyz`), (r) =>
@@ -132,9 +133,7 @@ describe("controller on the testbed", () => {
     "a schedule event gives a CronJob, and kube-controller-manager turns it into a Job",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         const controller = yield* startController(ns, "solo")
         yield* publish("the0.bot-schedule.created", payload("sched1", { schedule: "* * * * *" }, "scheduled"))
         const cronJob = yield* until(
@@ -161,9 +160,7 @@ describe("controller on the testbed", () => {
     "stopping MongoDB deletes nothing, and the controller recovers by itself when it returns",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         const controller = yield* startController(ns, "solo", { resyncInterval: "2 seconds" })
         for (const id of ["m1", "m2"]) yield* publish("the0.bot.created", payload(id))
         yield* expectPods(ns, ["bot-m1", "bot-m2"])
@@ -182,9 +179,7 @@ describe("controller on the testbed", () => {
     "emptying the bots collection behind the controller's back (20 bots running) deletes nothing and raises the refusal",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         const controller = yield* startController(ns, "solo", { resyncInterval: "2 seconds" })
         const ids = Array.from({ length: 20 }, (_, i) => `mass${i}`)
         for (const id of ids) yield* publish("the0.bot.created", payload(id))
@@ -212,9 +207,7 @@ describe("controller on the testbed", () => {
     "with the JetStream stream, events published while the controller was stopped are applied when it starts; a NATS restart loses nothing after it is back",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         yield* withNats(async (nc) => {
           const jsm = await jetstreamManager(nc)
           await jsm.streams.add({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
@@ -240,9 +233,7 @@ describe("controller on the testbed", () => {
     "two replicas elect one leader; stopping it hands over within the lease time and the new leader converges",
     () =>
       Effect.gen(function* () {
-        yield* clearStore
-        yield* dropEventsStream
-        const ns = yield* freshNamespace
+        const ns = yield* freshWorld
         const a = yield* startController(ns, "replica-a")
         yield* Effect.sleep("2 seconds")
         const b = yield* startController(ns, "replica-b")
