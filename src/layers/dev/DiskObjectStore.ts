@@ -8,13 +8,13 @@
  * header `{key, etag, contentType, lastModified}`, then the bytes); `<bucket>/uploads/<uploadId>/upload.json` and
  * `<partNumber>.part` hold an open multipart upload; `<bucket>/tmp/` the files being written.
  */
+
 import { createHash, randomBytes } from "node:crypto"
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Clock, Effect, Layer } from "effect"
 import {
   type CompletedPart,
-  type IncompleteUpload,
   minPartSize,
   NoSuchBucket,
   NoSuchKey,
@@ -24,6 +24,7 @@ import {
   ObjectStoreError,
   type ObjectStoreService
 } from "../../services/ObjectStore.ts"
+import { compareKeys, incompleteUploads, md5Hex, multipartEtag } from "../S3Semantics.ts"
 
 interface Header {
   readonly key: string
@@ -40,13 +41,6 @@ interface UploadMeta {
 }
 
 const maxPartNumber = 10_000
-
-const md5Hex = (data: Uint8Array): string => createHash("md5").update(data).digest("hex")
-
-const multipartEtag = (partEtags: ReadonlyArray<string>): string =>
-  `${md5Hex(Buffer.concat(partEtags.map((etag) => Buffer.from(etag, "hex"))))}-${partEtags.length}`
-
-const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
 
 const unquote = (etag: string): string => etag.replace(/^"|"$/g, "")
 
@@ -378,18 +372,7 @@ export const make = (root: string): Effect.Effect<ObjectStoreService> =>
               )
               if (text !== undefined) uploads.push(JSON.parse(text) as UploadMeta)
             }
-            return uploads
-              .filter((upload) => upload.key.startsWith(prefix))
-              .sort(
-                (a, b) => compareKeys(a.key, b.key) || a.initiated - b.initiated || compareKeys(a.uploadId, b.uploadId)
-              )
-              .map(
-                (upload): IncompleteUpload => ({
-                  key: upload.key,
-                  uploadId: upload.uploadId,
-                  initiated: new Date(upload.initiated)
-                })
-              )
+            return incompleteUploads(uploads, prefix)
           })
         })
     }

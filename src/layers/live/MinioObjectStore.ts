@@ -7,6 +7,7 @@
  * Configuration is the0's: `MINIO_ENDPOINT` (`host:port`, no scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`,
  * `MINIO_USE_SSL` (only `true` enables TLS), with the0's messages for missing values, checked in that order.
  */
+
 import type { Readable } from "node:stream"
 import { Deferred, Duration, Effect, Fiber, Layer } from "effect"
 import * as Minio from "minio"
@@ -22,6 +23,7 @@ import {
   ObjectStoreError,
   type ObjectStoreService
 } from "../../services/ObjectStore.ts"
+import { compareKeys } from "../S3Semantics.ts"
 import { configFromEnv, type MinioConfig, MinioConfigError, parseEndpoint, unconfigured } from "./MinioConfig.ts"
 import { type Context, errorCode, errorDetail, mapError } from "./MinioErrors.ts"
 
@@ -52,7 +54,6 @@ const copySource = (source: ObjectRef): string =>
   `${source.bucket}/${source.key.split("/").map(encodeURIComponent).join("/")}`
 
 /** S3 sorts keys by their UTF-8 bytes; so do we, whatever order pages come in. */
-const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
 
 /** The service over an existing client. */
 export const fromClient = (client: Minio.Client): ObjectStoreService => {

@@ -6,11 +6,10 @@
  * `listIncompleteUploads` filters by key prefix as S3 and R2 do. MinIO only lists the uploads of the one key equal
  * to the prefix (and nothing for an empty prefix), so portable callers pass the exact key.
  */
-import { createHash } from "node:crypto"
+
 import { Clock, Effect, Either, HashMap, Layer, Option, Ref } from "effect"
 import {
   type CompletedPart,
-  type IncompleteUpload,
   minPartSize,
   NoSuchBucket,
   NoSuchKey,
@@ -20,6 +19,7 @@ import {
   ObjectStoreError,
   type ObjectStoreService
 } from "../../services/ObjectStore.ts"
+import { compareKeys, incompleteUploads, md5Hex, multipartEtag } from "../S3Semantics.ts"
 
 interface StoredObject {
   readonly body: Uint8Array
@@ -52,12 +52,6 @@ interface State {
 
 const maxPartNumber = 10_000
 
-const md5Hex = (data: Uint8Array): string => createHash("md5").update(data).digest("hex")
-
-/** The S3 ETag of a multipart object: the MD5 of the concatenated binary MD5s of its parts, then `-<count>`. */
-const multipartEtag = (partEtags: ReadonlyArray<string>): string =>
-  `${md5Hex(Buffer.concat(partEtags.map((etag) => Buffer.from(etag, "hex"))))}-${partEtags.length}`
-
 const concat = (bodies: ReadonlyArray<Uint8Array>): Uint8Array => {
   const out = new Uint8Array(bodies.reduce((total, body) => total + body.length, 0))
   let offset = 0
@@ -67,9 +61,6 @@ const concat = (bodies: ReadonlyArray<Uint8Array>): Uint8Array => {
   }
   return out
 }
-
-/** S3 orders keys by their UTF-8 bytes, which is not JavaScript's UTF-16 order beyond the BMP. */
-const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
 
 const unquote = (etag: string): string => etag.replace(/^"|"$/g, "")
 
@@ -289,18 +280,10 @@ export const make: Effect.Effect<ObjectStoreService> = Effect.gen(function* () {
     listIncompleteUploads: (bucket, prefix = "") =>
       read((state) =>
         Either.map(findBucket(state, bucket), () =>
-          Array.from(HashMap.values(state.uploads))
-            .filter((upload) => upload.bucket === bucket && upload.key.startsWith(prefix))
-            .sort(
-              (a, b) => compareKeys(a.key, b.key) || a.initiated - b.initiated || compareKeys(a.uploadId, b.uploadId)
-            )
-            .map(
-              (upload): IncompleteUpload => ({
-                key: upload.key,
-                uploadId: upload.uploadId,
-                initiated: new Date(upload.initiated)
-              })
-            )
+          incompleteUploads(
+            Array.from(HashMap.values(state.uploads)).filter((upload) => upload.bucket === bucket),
+            prefix
+          )
         )
       )
   }
