@@ -7,18 +7,14 @@ import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import * as DevBackends from "./layers/dev/DevBackends.ts"
-import * as DiskObjectStore from "./layers/dev/DiskObjectStore.ts"
-import * as BackgroundEventBus from "./layers/live/BackgroundEventBus.ts"
 import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
 import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
-import { layerFromEnvDeferred as minioObjectStoreFromEnv } from "./layers/live/MinioObjectStore.ts"
 import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
 import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
 import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
+import { daemon, execute } from "./podCommands.ts"
 import * as Controller from "./programs/cli/Controller.ts"
-import * as Daemon from "./programs/cli/Daemon.ts"
 import * as Dev from "./programs/cli/Dev.ts"
-import * as Execute from "./programs/cli/Execute.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
 
@@ -37,16 +33,6 @@ const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
     MinioObjectStore.layerFromEnv
   )
 
-/** In-Pod commands: MinIO, or (under `dev`) the on-disk store the dev kubelet names in THE0_OBJECT_STORE_DIR. */
-const podObjectStore = process.env.THE0_OBJECT_STORE_DIR
-  ? DiskObjectStore.layer(process.env.THE0_OBJECT_STORE_DIR)
-  : minioObjectStoreFromEnv
-
-/** In-Pod commands publish raw log chunks on NATS when `NATS_URL` is set (runtime spec §4.7), connecting in the background. */
-const podServices = process.env.NATS_URL
-  ? Layer.merge(podObjectStore, BackgroundEventBus.layer({ servers: process.env.NATS_URL }))
-  : podObjectStore
-
 /** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */
 const repo = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url))
 const devEnvironment: Dev.DevEnvironment = {
@@ -54,7 +40,7 @@ const devEnvironment: Dev.DevEnvironment = {
   backends: (inputs) =>
     DevBackends.layer({
       ...inputs,
-      runtime: { file: process.execPath, args: [repo("bin/the0-runtime")] },
+      runtime: { file: repo("bin/the0-runtime"), args: [] },
       wrappersDir: repo("assets/wrappers")
     })
 }
@@ -66,8 +52,8 @@ const root = Command.make("the0-runtime").pipe(
     Render.command,
     Version.command,
     Dev.command(devEnvironment),
-    Execute.command.pipe(Command.provide(podServices)),
-    Daemon.command.pipe(Command.provide(podServices))
+    execute,
+    daemon
   ])
 )
 

@@ -3,8 +3,7 @@
  * SIGINT instead of being interrupted: it forwards the signal to its child, waits for it, runs the final sync, and
  * only then answers; the process then exits with that code.
  */
-import { Deferred, Effect, Fiber, Option } from "effect"
-import { underReaper } from "../runtime/Pid1.ts"
+import { Deferred, Effect, Fiber } from "effect"
 import * as SlogLogger from "../runtime/SlogLogger.ts"
 
 /**
@@ -25,8 +24,6 @@ export const runToExit = <R>(
 ): Effect.Effect<void, never, R> =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      const reaped = yield* underReaper
-      if (Option.isSome(reaped)) return yield* exit(reaped.value)
       const stop = yield* Deferred.make<void>()
       const request = () => Deferred.unsafeDone(stop, Effect.void)
       // The in-Pod commands own their signals: NodeRuntime's handler would interrupt the main fiber and exit 0

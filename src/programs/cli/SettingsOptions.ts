@@ -173,7 +173,12 @@ const q = QuerySettings.defaults
 /** The QueryServer's settings; `manifest` is the controller's and is filled in by the caller. */
 export const queryOptions: Options.Options<QuerySettings.QuerySettings> = Options.all({
   port: integer("query-port", "QUERY_SERVER_PORT", q.port, "Port of the QueryServer (POST /query, GET /health)"),
-  host: text("query-host", "QUERY_SERVER_HOST", q.host, "Interface the QueryServer binds"),
+  host: text(
+    "query-host",
+    "QUERY_SERVER_HOST",
+    q.host,
+    "Interface the QueryServer binds (empty: every interface, IPv6 and IPv4)"
+  ),
   maxBodyBytes: integer(
     "query-max-body-bytes",
     "QUERY_MAX_BODY_BYTES",

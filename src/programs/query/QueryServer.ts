@@ -24,6 +24,7 @@ import { BotStore } from "../../services/BotStore.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
 import type { Informer } from "../controller/Informer.ts"
+import { listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
 import * as BotResolver from "./BotResolver.ts"
 import * as EphemeralQuery from "./EphemeralQuery.ts"
@@ -321,7 +322,7 @@ export const layer = (
     Layer.provide(
       NodeHttpServer.layer(() => nodeServer(inputs.settings), {
         port: inputs.settings.port,
-        host: inputs.settings.host
+        host: listenHost(inputs.settings.host)
       })
     )
   )

@@ -4,6 +4,7 @@
  * path needs from the manifest settings. Every field has a flag and an env var in the CLI.
  */
 import { defaultQueryTimeoutSec, queryServerPort } from "../../domain/Query.ts"
+import { everyInterface } from "../ListenAddress.ts"
 import * as ManifestSettings from "../manifests/ManifestSettings.ts"
 
 export interface QuerySettings {
@@ -33,7 +34,7 @@ export interface QuerySettings {
 
 export const defaults: QuerySettings = {
   port: queryServerPort,
-  host: "0.0.0.0",
+  host: everyInterface,
   maxBodyBytes: 1024 * 1024,
   maxJobsInFlight: 20,
   defaultTimeoutSec: defaultQueryTimeoutSec,

@@ -1,10 +1,11 @@
 /**
  * `/readyz` and `/healthz` of the sync sidecar (runtime spec §4.1): `/readyz` answers 503 `not ready` until the
  * syncers are initialised, then 200 `ok`; `/healthz` is always 200 `ok`. Started before the storage settings are
- * read, for the life of the scope.
+ * read, for the life of the scope. It listens on every interface, IPv6 and IPv4 (the kubelet probes the Pod IP).
  */
 import { createServer, type Server } from "node:http"
 import { Effect, Ref, type Scope } from "effect"
+import { everyInterface, listenHost } from "../ListenAddress.ts"
 
 export interface Readiness {
   readonly setReady: Effect.Effect<void>
@@ -12,7 +13,7 @@ export interface Readiness {
   readonly port: number
 }
 
-export const serveReadiness = (port: number, host = "0.0.0.0"): Effect.Effect<Readiness, Error, Scope.Scope> =>
+export const serveReadiness = (port: number, host = everyInterface): Effect.Effect<Readiness, Error, Scope.Scope> =>
   Effect.gen(function* () {
     const ready = yield* Ref.make(false)
     const readyNow = { value: false }
@@ -31,7 +32,7 @@ export const serveReadiness = (port: number, host = "0.0.0.0"): Effect.Effect<Re
         server.requestTimeout = 5_000
         server.headersTimeout = 5_000
         server.once("error", (error) => resume(Effect.fail(error)))
-        server.listen(port, host, () => resume(Effect.succeed(server)))
+        server.listen(port, listenHost(host), () => resume(Effect.succeed(server)))
       }),
       (server) =>
         Effect.async<void>((resume) => {

@@ -294,6 +294,15 @@ describe("controller on the testbed", () => {
           Effect.flatMap(holder, (h) => (h === "doomed" ? Effect.void : Effect.fail(h))),
           30_000
         )
+        // Health and the QueryServer listen on every interface, IPv6 and IPv4, as Go's `:port` does.
+        for (const url of [
+          "http://127.0.0.1:18690/healthz",
+          "http://[::1]:18690/healthz",
+          "http://127.0.0.1:18691/health",
+          "http://[::1]:18691/health"
+        ]) {
+          expect(yield* Effect.promise(() => fetch(url).then((r) => r.status)), url).toBe(200)
+        }
         const survivor = yield* startController(ns, "survivor")
         child.kill("SIGKILL")
         const killed = Date.now()

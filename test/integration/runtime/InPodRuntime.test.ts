@@ -4,200 +4,26 @@
  * the0's CLI does), the sync sidecar beside a `--skip-sync` bot container, one-shot queries, the query server, and
  * SIGTERM leading to a clean stop with the final state saved.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
-import { tmpdir } from "node:os"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
-import { Readable } from "node:stream"
-import { gunzipSync } from "node:zlib"
-import * as Minio from "minio"
-import * as tar from "tar-stream"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
-import { requireEnv, uniqueName } from "../testbed/env.ts"
+import {
+  buckets,
+  freePort,
+  getJson,
+  getObject,
+  logRecords,
+  pod,
+  removeWork,
+  run,
+  start,
+  storedState,
+  uploadFixtureBots,
+  waitFor
+} from "./support/PodWorld.ts"
 
-const env = requireEnv("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_USE_SSL")
-const repo = path.resolve(import.meta.dirname, "../../..")
-const cli = path.join(repo, "bin/the0-runtime")
-
-const [host = "127.0.0.1", port = "9000"] = env.MINIO_ENDPOINT.split(":")
-const s3 = new Minio.Client({
-  endPoint: host,
-  port: Number(port),
-  useSSL: env.MINIO_USE_SSL === "true",
-  accessKey: env.MINIO_ACCESS_KEY,
-  secretKey: env.MINIO_SECRET_KEY
-})
-
-const run = uniqueName("rt")
-const buckets = {
-  MINIO_CODE_BUCKET: `${run}-code`,
-  MINIO_STATE_BUCKET: `${run}-state`,
-  MINIO_LOGS_BUCKET: `${run}-logs`,
-  MINIO_QUERY_RESULTS_BUCKET: `${run}-results`
-}
-const work = mkdtempSync(path.join(tmpdir(), "the0-rt-it-"))
-
-const readAll = async (stream: NodeJS.ReadableStream): Promise<Buffer> => {
-  const chunks: Array<Buffer> = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
-}
-
-const getObject = async (bucket: string, key: string): Promise<Buffer | undefined> =>
-  s3.getObject(bucket, key).then(readAll, () => undefined)
-
-const parseOrPartial = (body: string): unknown => {
-  try {
-    return JSON.parse(body)
-  } catch {
-    return { partial: body }
-  }
-}
-
-/** The `.the0-state/<key>.json` values in a bot's stored state archive. */
-const storedState = async (botId: string): Promise<Record<string, unknown>> => {
-  const archive = await getObject(buckets.MINIO_STATE_BUCKET, `${botId}/state.tar.gz`)
-  if (archive === undefined) return {}
-  const extract = tar.extract()
-  Readable.from([gunzipSync(archive)]).pipe(extract)
-  const values: Record<string, unknown> = {}
-  for await (const entry of extract) {
-    const body = await readAll(entry as unknown as NodeJS.ReadableStream)
-    const match = /^\.the0-state\/(.+)\.json$/.exec(entry.header.name)
-    // The SDK writes state files in place, so a snapshot taken mid-write can hold a partial file.
-    if (match?.[1] !== undefined) values[match[1]] = parseOrPartial(body.toString("utf8"))
-  }
-  return values
-}
-
-/** The records of a bot's daily log objects, in order. */
-const logRecords = async (botId: string): Promise<Array<Record<string, unknown>>> => {
-  const keys: Array<string> = []
-  for await (const item of s3.listObjectsV2(buckets.MINIO_LOGS_BUCKET, `logs/${botId}/`, true)) {
-    const name = (item as { name?: string }).name
-    if (name !== undefined) keys.push(name)
-  }
-  const records: Array<Record<string, unknown>> = []
-  for (const key of keys.sort()) {
-    const body = (await getObject(buckets.MINIO_LOGS_BUCKET, key))?.toString("utf8") ?? ""
-    for (const line of body.split("\n")) if (line !== "") records.push(JSON.parse(line) as Record<string, unknown>)
-  }
-  return records
-}
-
-interface Container {
-  readonly dirs: { code: string; state: string; logs: string; query: string }
-  readonly env: Record<string, string>
-}
-
-/** Directories for one Pod's volumes and the env its containers share. */
-const pod = (name: string, botEnv: Record<string, string>): Container => {
-  const root = path.join(work, name)
-  const dirs = {
-    code: path.join(root, "bot"),
-    state: path.join(root, "state"),
-    logs: path.join(root, "var/the0/logs"),
-    query: path.join(root, "query")
-  }
-  return {
-    dirs,
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: root,
-      ...buckets,
-      MINIO_ENDPOINT: env.MINIO_ENDPOINT,
-      MINIO_ACCESS_KEY: env.MINIO_ACCESS_KEY,
-      MINIO_SECRET_KEY: env.MINIO_SECRET_KEY,
-      MINIO_USE_SSL: env.MINIO_USE_SSL,
-      CODE_PATH: dirs.code,
-      STATE_PATH: dirs.state,
-      LOGS_PATH: dirs.logs,
-      STATE_DIR: path.join(dirs.state, ".the0-state"),
-      THE0_WRAPPERS_DIR: path.join(repo, "assets/wrappers"),
-      THE0_QUERY_DIR: dirs.query,
-      THE0_DONE_FILE: path.join(root, "var/the0/done"),
-      ...botEnv
-    }
-  }
-}
-
-interface Running {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exit: Promise<number>
-}
-
-const start = (args: ReadonlyArray<string>, childEnv: Record<string, string>): Running => {
-  const child = spawn(process.execPath, [cli, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  const exit = new Promise<number>((resolve) =>
-    child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)))
-  )
-  return { child, output: () => output, exit }
-}
-
-const waitFor = async (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<number> => {
-  const started = Date.now()
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return Date.now() - started
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const bound = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(bound))
-    })
-  })
-
-const getJson = async (url: string): Promise<{ status: number; body: unknown }> => {
-  const response = await fetch(url)
-  return { status: response.status, body: await response.json() }
-}
-
-beforeAll(async () => {
-  await s3.makeBucket(buckets.MINIO_CODE_BUCKET)
-  await s3.putObject(
-    buckets.MINIO_CODE_BUCKET,
-    "user/node-bot/1.0.0",
-    Buffer.from(zipDirectory(path.join(repo, "test/fixtures/bots/node-bot")))
-  )
-  const pythonBundle = path.join(work, "python-bundle")
-  cpSync(path.join(repo, "test/fixtures/bots/python-sdk"), pythonBundle, { recursive: true })
-  execFileSync(
-    "python3",
-    [
-      "-m",
-      "pip",
-      "install",
-      "--quiet",
-      "--no-deps",
-      "--target",
-      path.join(pythonBundle, "vendor"),
-      "-r",
-      path.join(pythonBundle, "requirements.txt")
-    ],
-    { stdio: "inherit" }
-  )
-  await s3.putObject(buckets.MINIO_CODE_BUCKET, "user/python-bot/1.0.0", Buffer.from(zipDirectory(pythonBundle)))
-}, 120_000)
-
-afterAll(() => {
-  rmSync(work, { recursive: true, force: true })
-})
+beforeAll(uploadFixtureBots, 120_000)
+afterAll(removeWork)
 
 describe("in-Pod runtime on MinIO", () => {
   it("a scheduled Node bot: code downloaded, state restored and saved, logs appended as NDJSON", async () => {

@@ -18,10 +18,7 @@ describe("daemon sync with NATS_URL", () => {
     const dir = await mkdtemp(join(tmpdir(), "the0-livelog-"))
     const logs = join(dir, "logs")
     const state = join(dir, "state")
-    await Promise.all([
-      import("node:fs/promises").then((fs) => fs.mkdir(logs)),
-      import("node:fs/promises").then((fs) => fs.mkdir(state))
-    ])
+    await Promise.all([mkdir(logs), mkdir(state)])
     const nc = await connect({ servers: env.NATS_URL })
     const received: Array<string> = []
     const sub = nc.subscribe(`the0.bot.logs.${botId}`)

@@ -32,15 +32,7 @@ const runAsPid1 = (box: string, botId: string, config: object) => {
   }
   const unshare = spawn(
     "unshare",
-    [
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      process.execPath,
-      path.join(repo, "bin/the0-runtime"),
-      "execute",
-      "--skip-sync"
-    ],
+    ["--pid", "--fork", "--mount-proc", path.join(repo, "bin/the0-runtime"), "execute", "--skip-sync"],
     { env, stdio: ["ignore", "pipe", "pipe"] }
   )
   const run = {
@@ -78,7 +70,7 @@ describe("execute as PID 1", () => {
     expect(run.output).toContain("after a stop request")
   }, 90_000)
 
-  it("reaps orphaned grandchildren: the runtime runs itself under tini as PID 1", async () => {
+  it("reaps orphaned grandchildren: as PID 1 the launcher runs the runtime under tini", async () => {
     const tini = ["/usr/bin/tini", "/sbin/tini", "/usr/local/bin/tini", "/usr/bin/tini-static"].find(existsSync)
     expect(tini, "tini must be installed (.ci/run installs Debian's tini)").toBeDefined()
     const box = mkdtempSync(path.join(tmpdir(), "the0-reap-"))

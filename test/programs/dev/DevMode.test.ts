@@ -61,7 +61,7 @@ const startDev = (dataDir: string): Effect.Effect<Dev, unknown, Scope.Scope> =>
       namespace: settings.namespace,
       objectsDir: paths.objects,
       podsDir: paths.pods,
-      runtime: { file: process.execPath, args: [repo("bin/the0-runtime")] },
+      runtime: { file: repo("bin/the0-runtime"), args: [] },
       wrappersDir: repo("assets/wrappers")
     })
     const context = yield* Layer.build(DevApp.layer(settings, backends))

@@ -131,6 +131,18 @@ describe("SyncRunner (runtime spec §4)", () => {
     })
   )
 
+  it.scopedLive(
+    "readiness: by default it listens on every interface, IPv6 and IPv4 (the kubelet probes the Pod IP)",
+    () =>
+      Effect.gen(function* () {
+        const readiness = yield* serveReadiness(0)
+        const get = (host: string) =>
+          Effect.promise(async () => (await fetch(`http://${host}:${readiness.port}/healthz`)).status)
+        expect(yield* get("127.0.0.1")).toBe(200)
+        expect(yield* get("[::1]")).toBe(200)
+      })
+  )
+
   it.scopedLive("daemon sync: stops after a final sync when the done file appears", () =>
     Effect.gen(function* () {
       const box = yield* sandbox
