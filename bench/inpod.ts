@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -69,10 +69,13 @@ const freePort = (): Promise<number> =>
     })
   })
 
-const started: Array<ChildProcess> = []
+const started: Array<{ child: ChildProcess; log: string }> = []
 const launch = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) => {
-  const child = spawn(command, [...args], { env, stdio: "ignore" })
-  started.push(child)
+  const log = path.join(work, `process-${started.length}.log`)
+  const fd = openSync(log, "w")
+  const child = spawn(command, [...args], { env, stdio: ["ignore", fd, fd] })
+  closeSync(fd)
+  started.push({ child, log })
   return child
 }
 const stop = async (child: ChildProcess) => {
@@ -182,10 +185,11 @@ const main = async () => {
   await until(() => ready(readinessPort), "daemon sync /readyz", 30_000)
   const syncRss = await steadyRss(sync.pid ?? 0)
   mkdirSync(path.join(dirs.state, ".the0-state"), { recursive: true })
-  writeFileSync(
-    path.join(dirs.state, ".the0-state", "blob.json"),
-    JSON.stringify(randomBytes(7.5 * mib).toString("base64"))
-  )
+  for (const key of ["blob1", "blob2"])
+    writeFileSync(
+      path.join(dirs.state, ".the0-state", `${key}.json`),
+      JSON.stringify(randomBytes(3.75 * mib).toString("base64"))
+    )
   const t0 = performance.now()
   await until(
     async () =>
@@ -245,23 +249,26 @@ const main = async () => {
   )
 }
 
-const cleanup = async () => {
-  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL")
+const cleanup = async (failed: boolean) => {
+  for (const { child, log } of started) {
+    if (child.exitCode === null) child.kill("SIGKILL")
+    if (failed) console.error(`--- ${log} (last lines)\n${readFileSync(log, "utf8").split("\n").slice(-15).join("\n")}`)
+  }
   rmSync(work, { recursive: true, force: true })
   for (const bucket of Object.values(buckets)) {
+    if (!(await s3.bucketExists(bucket).catch(() => false))) continue
     const keys: Array<string> = []
-    for await (const item of s3.listObjectsV2(bucket, "", true).on("error", () => undefined))
-      keys.push((item as { name: string }).name)
-    await s3.removeObjects(bucket, keys).catch(() => undefined)
-    await s3.removeBucket(bucket).catch(() => undefined)
+    for await (const item of s3.listObjectsV2(bucket, "", true)) keys.push((item as { name: string }).name)
+    await s3.removeObjects(bucket, keys)
+    await s3.removeBucket(bucket)
   }
 }
 
 main().then(
-  () => cleanup(),
+  () => cleanup(false),
   async (error) => {
     console.error(error)
-    await cleanup()
+    await cleanup(true)
     process.exitCode = 1
   }
 )

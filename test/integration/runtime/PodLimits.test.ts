@@ -31,16 +31,17 @@ afterAll(removeWork)
 
 const mib = 1024 * 1024
 
-/** The generated Pod of a realtime Node bot with a query entrypoint. */
-const generated = botPod(defaults, {
-  id: "limits-bot",
-  config: { symbol: "BTC/USD" },
-  custom: {
-    version: "1.0.0",
-    filePath: "user/node-bot/1.0.0",
-    config: { name: "node-bot", runtime: "nodejs20", entrypoints: { bot: "main.js", query: "query.js" } }
-  }
-})
+/** The Pod the controller generates for a realtime Node bot with a query entrypoint. */
+const generatedPod = (id: string) =>
+  botPod(defaults, {
+    id,
+    config: { symbol: "BTC/USD" },
+    custom: {
+      version: "1.0.0",
+      filePath: "user/node-bot/1.0.0",
+      config: { name: "node-bot", runtime: "nodejs20", entrypoints: { bot: "main.js", query: "query.js" } }
+    }
+  })
 
 const limitsOf = (container: PodContainer | undefined) => {
   const limits = container?.resources?.limits
@@ -54,11 +55,12 @@ const rssPeakBytes = (pid: number): number =>
 describe("a realtime bot's containers under the generated Pod's limits", () => {
   it("become ready within 10 s, carry a 10 MiB state change and 10,000 log lines, and are never OOM-killed", async () => {
     expect(cgroupV1Available(), "cgroup v1 memory and cpu controllers must be mounted (and we must be root)").toBe(true)
+    const botId = `${run}-limits`
+    const generated = generatedPod(botId)
     if (Either.isLeft(generated)) throw new Error(generated.left.message)
     const spec = generated.right.spec
     const container = (name: string) =>
       [...(spec.initContainers ?? []), ...spec.containers].find((c) => c.name === name)
-    const botId = `${run}-limits`
     const groups: Record<"sync" | "bot" | "query-server", Group> = {
       sync: makeGroup(`the0-it-${botId}-sync`, limitsOf(container("sync"))),
       bot: makeGroup(`the0-it-${botId}-bot`, limitsOf(container("bot"))),
@@ -106,7 +108,8 @@ describe("a realtime bot's containers under the generated Pod's limits", () => {
       await waitFor(
         async () => {
           const state = await storedState(botId)
-          return state.burst === "done" && typeof state.blob === "string" && state.blob.length >= 10 * mib
+          const stored = [state.blob1, state.blob2].map((blob) => (typeof blob === "string" ? blob.length : 0))
+          return state.burst === "done" && stored[0] === 5 * mib && stored[1] === 5 * mib
         },
         "the 10 MiB state change in MinIO",
         60_000
@@ -140,10 +143,13 @@ describe("a realtime bot's containers under the generated Pod's limits", () => {
       expect(await sidecar.exit, sidecar.output().slice(-2000)).toBe(0)
       for (const [name, group] of Object.entries(groups)) expect(group.oomKills(), `${name} OOM kills`).toBe(0)
       expect((await storedState(botId)).stopped).toBe(true)
+    } catch (error) {
+      const tails = running.map((process) => process.output().split("\n").slice(-20).join("\n"))
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tails.join("\n---\n")}`)
     } finally {
       for (const process of running) process.child.kill("SIGKILL")
       await Promise.all(running.map((process) => process.exit))
-      for (const group of Object.values(groups)) group.remove()
+      for (const group of Object.values(groups)) await group.remove()
     }
   }, 180_000)
 })

@@ -31,7 +31,8 @@ export interface Group {
   readonly oomKills: () => number
   /** The group's peak memory use (memory.max_usage_in_bytes). */
   readonly peakBytes: () => number
-  readonly remove: () => void
+  /** Kills what still runs in the group, then removes it. */
+  readonly remove: () => Promise<void>
 }
 
 export const cgroupV1Available = (): boolean =>
@@ -54,8 +55,22 @@ export const makeGroup = (name: string, limits: { memoryBytes: number; millicore
     ],
     oomKills: () => Number(/oom_kill (\d+)/.exec(read(path.join(memory, "memory.oom_control")))?.[1] ?? "0"),
     peakBytes: () => Number(read(path.join(memory, "memory.max_usage_in_bytes"))),
-    remove: () => {
-      for (const dir of [memory, cpu]) if (existsSync(dir)) rmdirSync(dir)
+    remove: async () => {
+      for (const dir of [memory, cpu]) {
+        if (!existsSync(dir)) continue
+        // whatever still runs in the group (a bot child left behind by a failed test) is killed first
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const pids = read(path.join(dir, "cgroup.procs")).split("\n").filter((pid) => pid !== "")
+          if (pids.length === 0) break
+          for (const pid of pids) {
+            try {
+              process.kill(Number(pid), "SIGKILL")
+            } catch {}
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+        rmdirSync(dir)
+      }
     }
   }
 }
