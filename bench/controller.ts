@@ -70,7 +70,8 @@ const heapMiB = () => {
 }
 
 const program = Effect.gen(function* () {
-  const idleRss = (global.gc?.(), process.memoryUsage().rss / 1024 / 1024)
+  global.gc?.()
+  const idleRss = process.memoryUsage().rss / 1024 / 1024
   const store = yield* BotStore
   const cluster = yield* MemoryCluster
   const peer = yield* MemoryEventBusControl
