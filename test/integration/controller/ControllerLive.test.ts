@@ -6,12 +6,22 @@ import { execFile, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import { BatchV1Api, CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { MongoClient } from "mongodb"
 import { Annotation, Label } from "../../../src/domain/Labels.ts"
 import { testbed } from "../testbed/env.ts"
-import { clearStore, env, freshNamespace, httpText, kubeConfig, startController } from "./Harness.ts"
+import {
+  clearStore,
+  env,
+  freshNamespace,
+  httpText,
+  kubeConfig,
+  podsOf,
+  publish,
+  startController,
+  until,
+  withNats
+} from "./Harness.ts"
 
 const core = () => kubeConfig().makeApiClient(CoreV1Api)
 const batch = () => kubeConfig().makeApiClient(BatchV1Api)
@@ -35,22 +45,6 @@ const payload = (id: string, config: Record<string, unknown> = {}, type = "realt
     }
   })
 
-const withNats = <A>(f: (nc: Awaited<ReturnType<typeof connect>>) => Promise<A>) =>
-  Effect.promise(async () => {
-    const nc = await connect({ servers: env.NATS_URL })
-    try {
-      return await f(nc)
-    } finally {
-      await nc.close()
-    }
-  })
-
-const publish = (subject: string, body: string) =>
-  withNats(async (nc) => {
-    nc.publish(subject, body)
-    await nc.flush()
-  })
-
 const dropEventsStream = withNats(async (nc) => {
   const jsm = await jetstreamManager(nc)
   await jsm.streams.delete("THE0_EVENTS").catch(() => false)
@@ -58,13 +52,6 @@ const dropEventsStream = withNats(async (nc) => {
 
 /** An empty store, no THE0_EVENTS stream, and a namespace of the test's own. */
 const freshWorld = Effect.andThen(Effect.andThen(clearStore, dropEventsStream), freshNamespace)
-
-const podsOf = (namespace: string) =>
-  Effect.promise(() => core().listNamespacedPod({ namespace })).pipe(Effect.map((l) => l.items))
-
-/** Polls `check` until it holds (50 ms steps), failing with its last failure after `millis`. */
-const until = <A>(check: Effect.Effect<A, unknown>, millis = 10_000) =>
-  Effect.retry(check, Schedule.spaced("50 millis").pipe(Schedule.upTo(`${millis} millis`)))
 
 const expectPods = (namespace: string, names: ReadonlyArray<string>, millis?: number) =>
   until(

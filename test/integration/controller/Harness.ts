@@ -3,6 +3,7 @@
  * servers, in a namespace of its own, and gives the test direct clients to check the state of the world.
  */
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { MongoClient } from "mongodb"
 import * as LiveKubeApi from "../../../src/layers/live/LiveKubeApi.ts"
@@ -63,6 +64,7 @@ export const backends = (): Controller.Backends =>
 export interface Running {
   readonly stop: Effect.Effect<void>
   readonly healthPort: number
+  readonly queryPort: number
 }
 
 let nextPort = 18600
@@ -75,6 +77,7 @@ export const startController = (
 ) =>
   Effect.gen(function* () {
     const healthPort = nextPort++
+    const queryPort = nextPort++
     const settings: ControllerSettings.ControllerSettings = {
       ...ControllerSettings.defaults,
       manifest: { ...ControllerSettings.defaults.manifest, namespace, minioEndpoint: env.MINIO_ENDPOINT },
@@ -90,7 +93,7 @@ export const startController = (
     }
     const args: Controller.ControllerArgs = {
       settings,
-      query: { ...QuerySettings.defaults, port: nextPort++, host: "127.0.0.1", manifest: settings.manifest },
+      query: { ...QuerySettings.defaults, port: queryPort, host: "127.0.0.1", manifest: settings.manifest },
       healthPort,
       backends: {
         mongoUri: env.MONGO_URI,
@@ -102,7 +105,7 @@ export const startController = (
     }
     const scope = yield* Scope.make()
     yield* Layer.buildWithScope(Controller.app(args).pipe(Layer.provide(backends())), scope)
-    const running: Running = { stop: Scope.close(scope, Exit.void), healthPort }
+    const running: Running = { stop: Scope.close(scope, Exit.void), healthPort, queryPort }
     return running
   })
 
@@ -111,3 +114,28 @@ export const httpText = (url: string) =>
     const res = await fetch(url).catch(() => undefined)
     return res === undefined ? { status: 0, body: "" } : { status: res.status, body: await res.text() }
   })
+
+export const withNats = <A>(f: (nc: Awaited<ReturnType<typeof connect>>) => Promise<A>) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: env.NATS_URL })
+    try {
+      return await f(nc)
+    } finally {
+      await nc.close()
+    }
+  })
+
+export const publish = (subject: string, body: string) =>
+  withNats(async (nc) => {
+    nc.publish(subject, body)
+    await nc.flush()
+  })
+
+export const podsOf = (namespace: string) =>
+  Effect.promise(() => kubeConfig().makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).pipe(
+    Effect.map((l) => l.items)
+  )
+
+/** Polls `check` until it holds (50 ms steps), failing with its last failure after `millis`. */
+export const until = <A>(check: Effect.Effect<A, unknown>, millis = 10_000) =>
+  Effect.retry(check, Schedule.spaced("50 millis").pipe(Schedule.upTo(`${millis} millis`)))

@@ -60,7 +60,9 @@ export const makeGroup = (name: string, limits: { memoryBytes: number; millicore
         if (!existsSync(dir)) continue
         // whatever still runs in the group (a bot child left behind by a failed test) is killed first
         for (let attempt = 0; attempt < 50; attempt++) {
-          const pids = read(path.join(dir, "cgroup.procs")).split("\n").filter((pid) => pid !== "")
+          const pids = read(path.join(dir, "cgroup.procs"))
+            .split("\n")
+            .filter((pid) => pid !== "")
           if (pids.length === 0) break
           for (const pid of pids) {
             try {

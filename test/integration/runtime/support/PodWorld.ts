@@ -8,13 +8,11 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { Readable } from "node:stream"
-import { gunzipSync } from "node:zlib"
 import * as Minio from "minio"
-import * as tar from "tar-stream"
 import { zipDirectory } from "../../../programs/runtime/support/Zip.ts"
 import { requireEnv, uniqueName } from "../../testbed/env.ts"
 import type { Group } from "./Cgroup.ts"
+import { readAll, storedStateIn } from "./StoredState.ts"
 
 const env = requireEnv("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_USE_SSL")
 export const repo = path.resolve(import.meta.dirname, "../../../..")
@@ -38,38 +36,12 @@ export const buckets = {
 }
 export const work = mkdtempSync(path.join(tmpdir(), "the0-rt-it-"))
 
-const readAll = async (stream: NodeJS.ReadableStream): Promise<Buffer> => {
-  const chunks: Array<Buffer> = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
-}
-
 export const getObject = async (bucket: string, key: string): Promise<Buffer | undefined> =>
   s3.getObject(bucket, key).then(readAll, () => undefined)
 
-const parseOrPartial = (body: string): unknown => {
-  try {
-    return JSON.parse(body)
-  } catch {
-    return { partial: body }
-  }
-}
-
 /** The `.the0-state/<key>.json` values in a bot's stored state archive. */
-export const storedState = async (botId: string): Promise<Record<string, unknown>> => {
-  const archive = await getObject(buckets.MINIO_STATE_BUCKET, `${botId}/state.tar.gz`)
-  if (archive === undefined) return {}
-  const extract = tar.extract()
-  Readable.from([gunzipSync(archive)]).pipe(extract)
-  const values: Record<string, unknown> = {}
-  for await (const entry of extract) {
-    const body = await readAll(entry as unknown as NodeJS.ReadableStream)
-    const match = /^\.the0-state\/(.+)\.json$/.exec(entry.header.name)
-    // The SDK writes state files in place, so a snapshot taken mid-write can hold a partial file.
-    if (match?.[1] !== undefined) values[match[1]] = parseOrPartial(body.toString("utf8"))
-  }
-  return values
-}
+export const storedState = (botId: string): Promise<Record<string, unknown>> =>
+  storedStateIn(s3, buckets.MINIO_STATE_BUCKET, `${botId}/state.tar.gz`)
 
 /** The records of a bot's daily log objects, in order. */
 export const logRecords = async (botId: string): Promise<Array<Record<string, unknown>>> => {
