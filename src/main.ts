@@ -30,7 +30,7 @@ const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
       : Layer.unwrapEffect(
           Effect.map(NatsEventBus.parseServers(b.natsUrl, "NATS_URL"), () => NatsEventBus.layer({ servers: b.natsUrl }))
         ),
-    MinioObjectStore.layerFromEnv
+    MinioObjectStore.layerAt(b.minioEndpoint)
   )
 
 /** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */

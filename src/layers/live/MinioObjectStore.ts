@@ -356,6 +356,19 @@ export const layerFromEnvDeferred: Layer.Layer<ObjectStore> = Layer.effect(
   )
 )
 
+/**
+ * The store at `endpoint` (the controller's `--minio-endpoint`, which falls back to `MINIO_ENDPOINT`, as the0 uses
+ * the flag's value), with the credentials and TLS setting from `process.env`.
+ */
+export const layerAt = (endpoint: string): Layer.Layer<ObjectStore, MinioConfigError> =>
+  Layer.effect(
+    ObjectStore,
+    Effect.flatMap(
+      Effect.suspend(() => configFromEnv({ ...process.env, MINIO_ENDPOINT: endpoint })),
+      make
+    )
+  )
+
 /** The store configured from `process.env`, failing with the0's message when a variable is missing. */
 export const layerFromEnv: Layer.Layer<ObjectStore, MinioConfigError> = Layer.effect(
   ObjectStore,

@@ -30,6 +30,8 @@ export interface BackendSettings {
   readonly kubeconfig: string
   readonly kubeQps: number
   readonly kubeBurst: number
+  /** The controller's own MinIO endpoint: `--minio-endpoint` (or `MINIO_ENDPOINT`), the one bot Pods get too. */
+  readonly minioEndpoint: string
 }
 
 export interface ControllerArgs {
@@ -108,7 +110,8 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
           natsUrl: input.natsUrl,
           kubeconfig: input.kubeconfig,
           kubeQps: input.kubeQps,
-          kubeBurst: input.kubeBurst
+          kubeBurst: input.kubeBurst,
+          minioEndpoint: settings.manifest.minioEndpoint
         }
       }
       yield* Effect.logInfo(

@@ -83,7 +83,7 @@ export const layer = (settings: DevSettings, backends: DevBackends) => {
     settings: controller,
     query: { ...QuerySettings.defaults, port: settings.queryPort, host: settings.host, manifest: controller.manifest },
     healthPort: settings.healthPort,
-    backends: { mongoUri: "", natsUrl: "", kubeconfig: "", kubeQps: 0, kubeBurst: 0 }
+    backends: { mongoUri: "", natsUrl: "", kubeconfig: "", kubeQps: 0, kubeBurst: 0, minioEndpoint: "" }
   })
   const admin = Layer.unwrapEffect(
     Effect.map(Started, (ctx) => AdminServer.layer(ctx, settings.host, settings.adminPort))

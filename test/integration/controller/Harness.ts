@@ -100,7 +100,8 @@ export const startController = (
         natsUrl: env.NATS_URL,
         kubeconfig: env.KUBECONFIG,
         kubeQps: 100,
-        kubeBurst: 200
+        kubeBurst: 200,
+        minioEndpoint: env.MINIO_ENDPOINT
       }
     }
     const scope = yield* Scope.make()

@@ -5,15 +5,12 @@
  * lives through recreated Pods; a disable saves the final state. Needs `scripts/images build` before `testbed up`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { CoreV1Api, type V1Pod } from "@kubernetes/client-node"
+import { BatchV1Api, CoreV1Api } from "@kubernetes/client-node"
 import { Effect } from "effect"
-import * as Minio from "minio"
-import { Bucket, stateKey } from "../../../src/domain/Buckets.ts"
-import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
-import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
+import { Bucket } from "../../../src/domain/Buckets.ts"
+import { Label, ManagedBy } from "../../../src/domain/Labels.ts"
 import {
   clearStore,
-  env,
   freshNamespace,
   httpText,
   kubeConfig,
@@ -22,71 +19,25 @@ import {
   startController,
   until
 } from "../controller/Harness.ts"
-import { storedStateIn } from "../runtime/support/StoredState.ts"
-import { requireEnv, uniqueName } from "../testbed/env.ts"
+import { uniqueName } from "../testbed/env.ts"
+import {
+  allReady,
+  incidents,
+  manifestOn,
+  nodeBot,
+  peakMiB,
+  percentile,
+  pythonSchedule,
+  queryResults,
+  runningPod,
+  s3,
+  storedState,
+  uploadCode,
+  uploadPythonCode
+} from "./NodeWorld.ts"
 
-const { THE0_RUNTIME_IMAGE: image } = requireEnv("THE0_RUNTIME_IMAGE")
-const [host = "", port = "9000"] = env.MINIO_ENDPOINT.split(":")
-const s3 = new Minio.Client({
-  endPoint: host,
-  port: Number(port),
-  useSSL: false,
-  accessKey: env.MINIO_ACCESS_KEY,
-  secretKey: env.MINIO_SECRET_KEY
-})
 const core = () => kubeConfig().makeApiClient(CoreV1Api)
-const repo = new URL("../../..", import.meta.url).pathname
-
-const nodeBot = (id: string, config: Record<string, unknown>, enabled = true) =>
-  JSON.stringify({
-    id,
-    config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", enabled, ...config },
-    custom: {
-      config: {
-        name: "node-fixture-bot",
-        runtime: "nodejs20",
-        type: "realtime",
-        version: "1.0.0",
-        entrypoints: { bot: "main.js", query: "query.js" }
-      },
-      filePath: `e2e/node-bot/${id}.zip`,
-      version: "1.0.0"
-    }
-  })
-
-const uploadCode = (id: string) =>
-  Effect.promise(async () => {
-    if (!(await s3.bucketExists(Bucket.code))) await s3.makeBucket(Bucket.code)
-    await s3.putObject(
-      Bucket.code,
-      `e2e/node-bot/${id}.zip`,
-      Buffer.from(zipDirectory(`${repo}test/fixtures/bots/node-bot`))
-    )
-  })
-
-const storedState = (id: string) => Effect.promise(() => storedStateIn(s3, Bucket.state, stateKey(id)))
-
-/** Every container (the sync sidecar included) started and ready. */
-const allReady = (pod: V1Pod) =>
-  pod.status?.phase === "Running" &&
-  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].length === 3 &&
-  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].every((c) => c.ready)
-
-/** The live (not terminating) Pod of a bot, once it runs with every container ready. */
-const runningPod = (ns: string, id: string, millis = 90_000) =>
-  until(
-    Effect.flatMap(podsOf(ns), (pods) => {
-      const pod = pods.find((p) => p.metadata?.name === `bot-${id}` && p.metadata.deletionTimestamp === undefined)
-      return pod !== undefined && allReady(pod) ? Effect.succeed(pod) : Effect.fail(pod?.status)
-    }),
-    millis
-  )
-
-/** Restarts and OOM kills of a Pod's containers: none is allowed. */
-const incidents = (pod: V1Pod) =>
-  [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
-    .filter((c) => c.restartCount > 0 || c.lastState?.terminated?.reason === "OOMKilled")
-    .map((c) => `${c.name}: ${c.restartCount} restarts, last ${c.lastState?.terminated?.reason ?? "-"}`)
+const batch = () => kubeConfig().makeApiClient(BatchV1Api)
 
 describe("bots as real Pods on the testbed node", () => {
   it.live(
@@ -98,13 +49,7 @@ describe("bots as real Pods on the testbed node", () => {
         const id = uniqueName("e2e")
         yield* uploadCode(id)
         const controller = yield* startController(ns, "e2e", {
-          manifest: {
-            ...ControllerSettings.defaults.manifest,
-            namespace: ns,
-            minioEndpoint: env.MINIO_ENDPOINT,
-            runtimeImage: image,
-            imagePullPolicy: "Never"
-          }
+          manifest: manifestOn(ns)
         })
         yield* until(
           Effect.flatMap(httpText(`http://127.0.0.1:${controller.healthPort}/readyz`), (r) =>
@@ -181,6 +126,159 @@ describe("bots as real Pods on the testbed node", () => {
         expect(final.stopped).toBe(true)
         expect(final.runs).toBe(3)
         console.log(`event → Pod with 3 ready containers: ${startup} ms; → its query server answers: ${answering} ms`)
+        yield* controller.stop
+      }).pipe(Effect.scoped),
+    420_000
+  )
+
+  it.live(
+    "12 realtime bots at once (what 2 cores hold at 120m requested per Pod): every Pod runs its 3 containers within their limits (no restart, no OOM kill); event → ready p50/p99; queries through :9477 beside the Pod's own server",
+    () =>
+      Effect.gen(function* () {
+        yield* clearStore
+        const ns = yield* freshNamespace
+        const fleet = Array.from({ length: 12 }, (_, i) => `${uniqueName("fleet")}-${i}`)
+        for (const id of fleet) yield* uploadCode(id)
+        const controller = yield* startController(ns, "e2e-fleet", {
+          manifest: manifestOn(ns)
+        })
+        yield* until(
+          Effect.flatMap(httpText(`http://127.0.0.1:${controller.healthPort}/readyz`), (r) =>
+            r.status === 200 ? Effect.void : Effect.fail(r)
+          ),
+          20_000
+        )
+        const sent = Date.now()
+        for (const id of fleet) yield* publish("the0.bot.created", nodeBot(id, { mode: "loop", interval: 1000 }))
+        const readyAt = new Map<string, number>()
+        yield* until(
+          Effect.flatMap(podsOf(ns), (pods) => {
+            for (const pod of pods) {
+              const id = pod.metadata?.name?.replace(/^bot-/, "") ?? ""
+              if (!readyAt.has(id) && allReady(pod)) readyAt.set(id, Date.now() - sent)
+            }
+            return readyAt.size === fleet.length ? Effect.succeed(pods) : Effect.fail(readyAt.size)
+          }),
+          300_000
+        )
+        const startup = [...readyAt.values()]
+
+        // queries to one bot, one at a time: straight to its Pod and through the QueryServer
+        const [probe = ""] = fleet
+        const pods = yield* podsOf(ns)
+        const podIP = pods.find((p) => p.metadata?.name === `bot-${probe}`)?.status?.podIP ?? ""
+        yield* until(
+          Effect.flatMap(httpText(`http://${podIP}:9476/status`), (r) =>
+            r.status === 200 ? Effect.void : Effect.fail(r)
+          ),
+          30_000
+        )
+        const timed = (run: () => Promise<Response>) =>
+          Effect.promise(async () => {
+            const latencies: Array<number> = []
+            for (let i = 0; i < 200; i++) {
+              const t0 = performance.now()
+              const response = await run()
+              await response.text()
+              expect(response.status).toBe(200)
+              latencies.push(performance.now() - t0)
+            }
+            return latencies
+          })
+        const direct = yield* timed(() => fetch(`http://${podIP}:9476/status`))
+        const proxied = yield* timed(() =>
+          fetch(`http://127.0.0.1:${controller.queryPort}/query`, {
+            method: "POST",
+            body: JSON.stringify({ bot_id: probe, query_path: "/status" })
+          })
+        )
+
+        const settled = yield* podsOf(ns)
+        const peaks: Record<string, number> = {}
+        for (const pod of settled) {
+          expect(incidents(pod), pod.metadata?.name).toEqual([])
+          for (const status of [
+            ...(pod.status?.initContainerStatuses ?? []),
+            ...(pod.status?.containerStatuses ?? [])
+          ]) {
+            const peak = peakMiB((status.containerID ?? "").replace(/^containerd:\/\//, ""))
+            peaks[status.name] = Math.max(peaks[status.name] ?? 0, peak)
+          }
+        }
+        const f = (n: number) => n.toFixed(1)
+        console.log(
+          `12 bots, event → Pod with 3 ready containers: p50 ${percentile(startup, 50)} ms, p99 ${percentile(startup, 99)} ms; ` +
+            `query p50/p99 direct ${f(percentile(direct, 50))}/${f(percentile(direct, 99))} ms, ` +
+            `through :9477 ${f(percentile(proxied, 50))}/${f(percentile(proxied, 99))} ms; ` +
+            `peak MiB per container (max over the Pods) ${JSON.stringify(peaks)}`
+        )
+        for (const id of fleet) yield* publish("the0.bot.deleted", JSON.stringify({ id, config: {} }))
+        yield* until(
+          Effect.flatMap(podsOf(ns), (left) => (left.length === 0 ? Effect.void : Effect.fail(left.length))),
+          120_000
+        )
+        yield* controller.stop
+      }).pipe(Effect.scoped),
+    600_000
+  )
+
+  it.live(
+    "a scheduled Python bot on the0's SDK: CronJob → Job → Pod runs to completion, the next run sees its state; a one-shot query writes /query/result.json through the SDK and comes back; Job, Pod and result are cleaned",
+    () =>
+      Effect.gen(function* () {
+        yield* clearStore
+        const ns = yield* freshNamespace
+        const id = uniqueName("sched")
+        yield* uploadPythonCode(id)
+        const controller = yield* startController(ns, "e2e-sched", { manifest: manifestOn(ns) })
+        yield* publish("the0.bot-schedule.created", pythonSchedule(id))
+        // kube-controller-manager starts a Job each minute; the second run finds the first run's state
+        yield* until(
+          Effect.flatMap(storedState(id), (s) => (Number(s.runs) >= 2 ? Effect.void : Effect.fail(s))),
+          200_000
+        )
+        const runs = yield* podsOf(ns)
+        const finished = runs.filter((p) => p.status?.phase === "Succeeded")
+        expect(finished.length, JSON.stringify(runs.map((p) => p.status?.phase))).toBeGreaterThanOrEqual(2)
+        for (const pod of runs) expect(incidents(pod), pod.metadata?.name).toEqual([])
+        const logs = yield* Effect.promise(async () => {
+          const names: Array<string> = []
+          for await (const item of s3.listObjectsV2(Bucket.logs, `logs/${id}/`, true))
+            names.push((item as { name: string }).name)
+          return names
+        })
+        expect(logs.length).toBeGreaterThan(0)
+
+        // a one-shot query: an ephemeral Job runs query.py, the SDK writes /query/result.json, the answer returns
+        const asked = Date.now()
+        const answer = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${controller.queryPort}/query`, {
+            method: "POST",
+            body: JSON.stringify({ bot_id: id, query_path: "/status", params: { symbol: "ETH/USD" } })
+          }).then(async (r) => ({ status: r.status, body: await r.text() }))
+        )
+        const took = Date.now() - asked
+        expect(answer.status, answer.body).toBe(200)
+        expect(JSON.parse(answer.body).data).toMatchObject({ symbol: "ETH/USD" })
+        expect(Number(JSON.parse(answer.body).data.runs)).toBeGreaterThanOrEqual(2)
+        yield* until(
+          Effect.flatMap(
+            Effect.all([
+              podsOf(ns),
+              queryResults(id),
+              Effect.promise(() => batch().listNamespacedJob({ namespace: ns }))
+            ]),
+            ([pods, results, jobs]) => {
+              const queryJobs = jobs.items.filter((j) => j.metadata?.labels?.[Label.query] === "true")
+              const queryPods = pods.filter((p) => p.metadata?.labels?.[Label.managedBy] === ManagedBy.queryHandler)
+              return queryJobs.length === 0 && queryPods.length === 0 && results.length === 0
+                ? Effect.void
+                : Effect.fail({ jobs: queryJobs.length, pods: queryPods.length, results })
+            }
+          ),
+          60_000
+        )
+        console.log(`one-shot query on a scheduled bot, through a Job on the node: ${took} ms`)
         yield* controller.stop
       }).pipe(Effect.scoped),
     420_000

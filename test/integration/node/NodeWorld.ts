@@ -1,0 +1,147 @@
+/**
+ * What the tests of bots on the testbed's node share: the runtime image, the bot documents and their code in MinIO,
+ * the stored state, and what "running" means for a bot Pod (every container ready, no restart, no OOM kill).
+ */
+import { execFileSync } from "node:child_process"
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import type { V1Pod } from "@kubernetes/client-node"
+import { Effect } from "effect"
+import * as Minio from "minio"
+import { Bucket, stateKey } from "../../../src/domain/Buckets.ts"
+import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
+import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
+import { env, podsOf, until } from "../controller/Harness.ts"
+import { storedStateIn } from "../runtime/support/StoredState.ts"
+import { requireEnv } from "../testbed/env.ts"
+
+export const { THE0_RUNTIME_IMAGE: image } = requireEnv("THE0_RUNTIME_IMAGE")
+const [host = "", port = "9000"] = env.MINIO_ENDPOINT.split(":")
+export const s3 = new Minio.Client({
+  endPoint: host,
+  port: Number(port),
+  useSSL: false,
+  accessKey: env.MINIO_ACCESS_KEY,
+  secretKey: env.MINIO_SECRET_KEY
+})
+const repo = new URL("../../..", import.meta.url).pathname
+
+/** Manifest settings that run bot Pods from the runtime image the node already has. */
+export const manifestOn = (namespace: string) => ({
+  ...ControllerSettings.defaults.manifest,
+  namespace,
+  minioEndpoint: env.MINIO_ENDPOINT,
+  runtimeImage: image,
+  imagePullPolicy: "Never" as const
+})
+
+export const nodeBot = (id: string, config: Record<string, unknown>, enabled = true) =>
+  JSON.stringify({
+    id,
+    config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", enabled, ...config },
+    custom: {
+      config: {
+        name: "node-fixture-bot",
+        runtime: "nodejs20",
+        type: "realtime",
+        version: "1.0.0",
+        entrypoints: { bot: "main.js", query: "query.js" }
+      },
+      filePath: `e2e/node-bot/${id}.zip`,
+      version: "1.0.0"
+    }
+  })
+
+export const uploadCode = (id: string) =>
+  Effect.promise(async () => {
+    if (!(await s3.bucketExists(Bucket.code))) await s3.makeBucket(Bucket.code)
+    await s3.putObject(
+      Bucket.code,
+      `e2e/node-bot/${id}.zip`,
+      Buffer.from(zipDirectory(`${repo}test/fixtures/bots/node-bot`))
+    )
+  })
+
+/** A scheduled Python bot on the0's SDK (`the0-sdk` from PyPI, vendored as the0's CLI packs bots), every minute. */
+export const pythonSchedule = (id: string) =>
+  JSON.stringify({
+    id,
+    config: { name: `bot-${id}`, type: "scheduled", version: "1.0.0", schedule: "* * * * *", symbol: "BTC/USD" },
+    custom: {
+      config: {
+        name: "python-fixture-bot",
+        runtime: "python3.11",
+        type: "scheduled",
+        version: "1.0.0",
+        entrypoints: { bot: "main.py", query: "query.py" }
+      },
+      filePath: `e2e/python-sdk/${id}.zip`,
+      version: "1.0.0"
+    }
+  })
+
+export const uploadPythonCode = (id: string) =>
+  Effect.promise(async () => {
+    const bundle = mkdtempSync(path.join(tmpdir(), "the0-e2e-py-"))
+    cpSync(`${repo}test/fixtures/bots/python-sdk`, bundle, { recursive: true })
+    execFileSync("python3", [
+      "-m",
+      "pip",
+      "install",
+      "--quiet",
+      "--no-deps",
+      "--target",
+      path.join(bundle, "vendor"),
+      "-r",
+      path.join(bundle, "requirements.txt")
+    ])
+    if (!(await s3.bucketExists(Bucket.code))) await s3.makeBucket(Bucket.code)
+    await s3.putObject(Bucket.code, `e2e/python-sdk/${id}.zip`, Buffer.from(zipDirectory(bundle)))
+    rmSync(bundle, { recursive: true, force: true })
+  })
+
+/** The query results stored for a bot (none once its one-shot queries are answered and cleaned). */
+export const queryResults = (id: string) =>
+  Effect.promise(async () => {
+    if (!(await s3.bucketExists(Bucket.queryResults))) return []
+    const names: Array<string> = []
+    for await (const item of s3.listObjectsV2(Bucket.queryResults, `${id}/`, true))
+      names.push((item as { name: string }).name)
+    return names
+  })
+
+export const storedState = (id: string) => Effect.promise(() => storedStateIn(s3, Bucket.state, stateKey(id)))
+
+/** Every container (the sync sidecar included) started and ready. */
+export const allReady = (pod: V1Pod) =>
+  pod.status?.phase === "Running" &&
+  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].length === 3 &&
+  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].every((c) => c.ready)
+
+/** The live (not terminating) Pod of a bot, once it runs with every container ready. */
+export const runningPod = (ns: string, id: string, millis = 90_000) =>
+  until(
+    Effect.flatMap(podsOf(ns), (pods) => {
+      const pod = pods.find((p) => p.metadata?.name === `bot-${id}` && p.metadata.deletionTimestamp === undefined)
+      return pod !== undefined && allReady(pod) ? Effect.succeed(pod) : Effect.fail(pod?.status)
+    }),
+    millis
+  )
+
+export const percentile = (values: ReadonlyArray<number>, p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? Number.NaN
+
+/** The peak memory the kernel charged to a container (cgroup v1; the kubelet names its group by container id), MiB. */
+export const peakMiB = (containerId: string) => {
+  const [dir] = execFileSync("find", ["/sys/fs/cgroup/memory/the0-testbed", "-type", "d", "-name", containerId])
+    .toString()
+    .split("\n")
+  return dir ? Number(readFileSync(`${dir}/memory.max_usage_in_bytes`, "utf8")) / 1024 / 1024 : Number.NaN
+}
+
+/** Restarts and OOM kills of a Pod's containers: none is allowed. */
+export const incidents = (pod: V1Pod) =>
+  [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+    .filter((c) => c.restartCount > 0 || c.lastState?.terminated?.reason === "OOMKilled")
+    .map((c) => `${c.name}: ${c.restartCount} restarts, last ${c.lastState?.terminated?.reason ?? "-"}`)
