@@ -237,9 +237,14 @@ describe("bots as real Pods on the testbed node", () => {
           Effect.flatMap(storedState(id), (s) => (Number(s.runs) >= 2 ? Effect.void : Effect.fail(s))),
           200_000
         )
-        const runs = yield* podsOf(ns)
-        const finished = runs.filter((p) => p.status?.phase === "Succeeded")
-        expect(finished.length, JSON.stringify(runs.map((p) => p.status?.phase))).toBeGreaterThanOrEqual(2)
+        const runs = yield* until(
+          Effect.flatMap(podsOf(ns), (pods) =>
+            pods.filter((p) => p.status?.phase === "Succeeded").length >= 2
+              ? Effect.succeed(pods)
+              : Effect.fail(pods.map((p) => p.status?.phase))
+          ),
+          60_000
+        )
         for (const pod of runs) expect(incidents(pod), pod.metadata?.name).toEqual([])
         const logs = yield* Effect.promise(async () => {
           const names: Array<string> = []
