@@ -12,6 +12,7 @@ import { Annotation, Label } from "../../../src/domain/Labels.ts"
 import { testbed } from "../testbed/env.ts"
 import {
   clearStore,
+  dropEventsStream,
   env,
   freshNamespace,
   httpText,
@@ -44,11 +45,6 @@ const payload = (id: string, config: Record<string, unknown> = {}, type = "realt
       version: "1.0.0"
     }
   })
-
-const dropEventsStream = withNats(async (nc) => {
-  const jsm = await jetstreamManager(nc)
-  await jsm.streams.delete("THE0_EVENTS").catch(() => false)
-})
 
 /** An empty store, no THE0_EVENTS stream, and a namespace of the test's own. */
 const freshWorld = Effect.andThen(Effect.andThen(clearStore, dropEventsStream), freshNamespace)

@@ -3,6 +3,7 @@
  * servers, in a namespace of its own, and gives the test direct clients to check the state of the world.
  */
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { MongoClient } from "mongodb"
@@ -140,3 +141,18 @@ export const podsOf = (namespace: string) =>
 /** Polls `check` until it holds (50 ms steps), failing with its last failure after `millis`. */
 export const until = <A>(check: Effect.Effect<A, unknown>, millis = 10_000) =>
   Effect.retry(check, Schedule.spaced("50 millis").pipe(Schedule.upTo(`${millis} millis`)))
+
+/** No THE0_EVENTS stream (and so no durable consumer with a backlog from another test). */
+export const dropEventsStream = withNats(async (nc) => {
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.delete("THE0_EVENTS").catch(() => false)
+})
+
+/** The THE0_EVENTS stream the0's API publishes into, made afresh: events are durable and redelivered. */
+export const freshEventsStream = Effect.andThen(
+  dropEventsStream,
+  withNats(async (nc) => {
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+  })
+)

@@ -11,6 +11,7 @@ import { Bucket } from "../../../src/domain/Buckets.ts"
 import { Label, ManagedBy } from "../../../src/domain/Labels.ts"
 import {
   clearStore,
+  dropEventsStream,
   freshNamespace,
   httpText,
   kubeConfig,
@@ -45,6 +46,7 @@ describe("bots as real Pods on the testbed node", () => {
     () =>
       Effect.gen(function* () {
         yield* clearStore
+        yield* dropEventsStream
         const ns = yield* freshNamespace
         const id = uniqueName("e2e")
         yield* uploadCode(id)
@@ -136,6 +138,7 @@ describe("bots as real Pods on the testbed node", () => {
     () =>
       Effect.gen(function* () {
         yield* clearStore
+        yield* dropEventsStream
         const ns = yield* freshNamespace
         const fleet = Array.from({ length: 12 }, (_, i) => `${uniqueName("fleet")}-${i}`)
         for (const id of fleet) yield* uploadCode(id)
@@ -227,6 +230,7 @@ describe("bots as real Pods on the testbed node", () => {
     () =>
       Effect.gen(function* () {
         yield* clearStore
+        yield* dropEventsStream
         const ns = yield* freshNamespace
         const id = uniqueName("sched")
         yield* uploadPythonCode(id)

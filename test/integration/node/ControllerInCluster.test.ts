@@ -17,7 +17,18 @@ import {
 } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { parseAllDocuments } from "yaml"
-import { clearStore, env, freshNamespace, httpText, kubeConfig, podsOf, publish, until } from "../controller/Harness.ts"
+import {
+  clearStore,
+  dropEventsStream,
+  env,
+  freshEventsStream,
+  freshNamespace,
+  httpText,
+  kubeConfig,
+  podsOf,
+  publish,
+  until
+} from "../controller/Harness.ts"
 import { uniqueName } from "../testbed/env.ts"
 import { allReady, image, incidents, nodeBot, runningPod, uploadCode } from "./NodeWorld.ts"
 
@@ -105,6 +116,10 @@ describe("the controller deployed in the cluster by the project's manifests", ()
     () =>
       Effect.gen(function* () {
         yield* clearStore
+        // as in the0: the API publishes into the THE0_EVENTS stream, so an event handed to a killed replica is
+        // redelivered to another one
+        yield* freshEventsStream
+        yield* Effect.addFinalizer(() => Effect.orDie(dropEventsStream))
         const ns = yield* freshNamespace
         yield* deploy(ns)
         const replicas = yield* until(

@@ -3,7 +3,7 @@ import * as k8s from "@kubernetes/client-node"
 import { afterAll, describe, expect, it } from "vitest"
 import { requireEnv, uniqueName } from "./env.ts"
 
-const env = requireEnv("KUBECONFIG", "THE0_TESTBED_NAMESPACE")
+const env = requireEnv("KUBECONFIG", "THE0_TESTBED_NAMESPACE", "THE0_TESTBED_NODE", "THE0_POD_GATEWAY")
 const namespace = env.THE0_TESTBED_NAMESPACE
 
 const kc = new k8s.KubeConfig()
@@ -69,7 +69,7 @@ describe("testbed: Kubernetes control plane", () => {
     expect(version.gitVersion).toMatch(/^v1\.\d+\.\d+/)
   })
 
-  it("rejects a Pod with an invalid label value with 422, and keeps a valid one Pending with no Node", async () => {
+  it("rejects a Pod with an invalid label value with 422; the scheduler binds a valid one to the node", async () => {
     const error = await rejection(
       core.createNamespacedPod({
         namespace,
@@ -92,13 +92,36 @@ describe("testbed: Kubernetes control plane", () => {
     // The ServiceAccount admission plugin mounted a projected token, signed with the testbed's key.
     expect(created.spec?.serviceAccountName).toBe("default")
     expect(created.spec?.volumes?.some((volume) => volume.projected !== undefined)).toBe(true)
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
-    const read = await core.readNamespacedPod({ namespace, name })
-    expect(read.spec?.nodeName ?? "").toBe("")
-    expect(read.status?.phase).toBe("Pending")
-    // An unscheduled Pod is deleted at once: no kubelet has to confirm it.
+    const bound = await eventually("the Pod bound to the node", 30_000, async () => {
+      const read = await core.readNamespacedPod({ namespace, name })
+      return read.spec?.nodeName === env.THE0_TESTBED_NODE ? read : undefined
+    })
+    // no registry is reachable: the image cannot be pulled, so the Pod stays Pending on the node
+    expect(bound.status?.phase).toBe("Pending")
     await core.deleteNamespacedPod({ namespace, name })
-    expect((await rejection(core.readNamespacedPod({ namespace, name }))).code).toBe(404)
+    await eventually("the Pod gone", 60_000, async () =>
+      (await rejection(core.readNamespacedPod({ namespace, name }))).code === 404 ? true : undefined
+    )
+  })
+
+  it("runs a Pod on its node: the locally built pause image, with an IP on the Pod network", async () => {
+    const node = await core.readNode({ name: env.THE0_TESTBED_NODE })
+    expect(node.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True")
+    const name = uniqueName("runs")
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: { containers: [{ name: "main", image: "localhost/the0-testbed/pause:1", imagePullPolicy: "Never" }] }
+      }
+    })
+    const running = await eventually("the Pod running", 60_000, async () => {
+      const read = await core.readNamespacedPod({ namespace, name })
+      return read.status?.phase === "Running" ? read : undefined
+    })
+    const gateway = env.THE0_POD_GATEWAY.split(".").slice(0, 2).join(".")
+    expect(running.status?.podIP?.startsWith(`${gateway}.`)).toBe(true)
+    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 })
   })
 
   it("runs a CronJob: kube-controller-manager creates its Job, and the Job's Pod", async () => {
