@@ -20,7 +20,7 @@ import {
   startController,
   until
 } from "../controller/Harness.ts"
-import { uniqueName } from "../testbed/env.ts"
+import { testbed, uniqueName } from "../testbed/env.ts"
 import {
   allReady,
   incidents,
@@ -288,6 +288,43 @@ describe("bots as real Pods on the testbed node", () => {
           60_000
         )
         console.log(`one-shot query on a scheduled bot, through a Job on the node: ${took} ms`)
+        yield* controller.stop
+      }).pipe(Effect.scoped),
+    420_000
+  )
+
+  it.live(
+    "the node stopped for 30 s (kubelet, containerd, kube-proxy) and back: every bot runs again with its state, nothing lost",
+    () =>
+      Effect.gen(function* () {
+        yield* clearStore
+        yield* dropEventsStream
+        const ns = yield* freshNamespace
+        const bots = Array.from({ length: 3 }, (_, i) => `${uniqueName("outage")}-${i}`)
+        for (const id of bots) yield* uploadCode(id)
+        const controller = yield* startController(ns, "e2e-outage", { manifest: manifestOn(ns) })
+        for (const id of bots) yield* publish("the0.bot.created", nodeBot(id, { mode: "loop", interval: 200 }))
+        for (const id of bots) yield* runningPod(ns, id, 120_000)
+        const ticks = (id: string) => Effect.map(storedState(id), (s) => Number(s.ticks ?? 0))
+        for (const id of bots)
+          yield* until(
+            Effect.flatMap(ticks(id), (t) => (t > 0 ? Effect.void : Effect.fail(t))),
+            30_000
+          )
+        yield* Effect.promise(() => testbed("stop", "node"))
+        yield* Effect.sleep("30 seconds")
+        const before = yield* Effect.forEach(bots, ticks)
+        yield* Effect.promise(() => testbed("start", "node"))
+        for (const [i, id] of bots.entries()) {
+          yield* runningPod(ns, id, 180_000)
+          // the bot goes on from its state: its stored ticks grow past what was stored while the node was down
+          yield* until(
+            Effect.flatMap(ticks(id), (t) => (t > (before[i] ?? 0) ? Effect.void : Effect.fail(t))),
+            60_000
+          )
+        }
+        const pods = yield* podsOf(ns)
+        expect(pods.map((p) => p.metadata?.name).sort()).toEqual(bots.map((id) => `bot-${id}`).sort())
         yield* controller.stop
       }).pipe(Effect.scoped),
     420_000
