@@ -13,6 +13,7 @@ import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
 import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
 import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
 import { daemon, execute } from "./podCommands.ts"
+import { dockerModeCommand, hoistGlobalFlags } from "./programs/cli/ArgvCompat.ts"
 import * as Controller from "./programs/cli/Controller.ts"
 import * as Dev from "./programs/cli/Dev.ts"
 import * as Render from "./programs/cli/Render.ts"
@@ -74,7 +75,13 @@ const exitOnInputError = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       )
   )
 
-cli(process.argv).pipe(
+const dockerMode = dockerModeCommand(process.argv)
+if (dockerMode !== undefined) {
+  process.stderr.write(`${dockerMode}\n`)
+  process.exit(2)
+}
+
+cli(hoistGlobalFlags(process.argv)).pipe(
   exitOnInputError,
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disableErrorReporting: false })

@@ -8,12 +8,19 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { daemon, execute } from "./podCommands.ts"
+import { dockerModeCommand } from "./programs/cli/ArgvCompat.ts"
 import { version } from "./programs/cli/Version.ts"
 
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
   Command.withSubcommands([execute, daemon])
 )
+
+const dockerMode = dockerModeCommand(process.argv)
+if (dockerMode !== undefined) {
+  process.stderr.write(`${dockerMode}\n`)
+  process.exit(2)
+}
 
 Command.run(root, { name: "the0-runtime", version })(process.argv).pipe(
   Effect.provide(NodeContext.layer),

@@ -74,7 +74,13 @@ const options = {
   natsUrl: text("nats-url", "NATS_URL", "", "NATS server URL(s); empty: no event ingest, as in the0"),
   kubeconfig: text("kubeconfig", "KUBECONFIG", "", "kubeconfig outside a cluster; empty: the Pod's service account"),
   kubeQps: integer("kube-qps", "KUBE_QPS", 50, "Client-side rate limit of Kubernetes API requests per second"),
-  kubeBurst: integer("kube-burst", "KUBE_BURST", 100, "Burst of that rate limit")
+  kubeBurst: integer("kube-burst", "KUBE_BURST", 100, "Burst of that rate limit"),
+  minioBucket: text(
+    "minio-bucket",
+    "MINIO_BUCKET",
+    "the0-custom-bots",
+    "Accepted for the0's Helm chart and ignored: the0 never uses it either (bot Pods use the0's bucket names)"
+  )
 }
 
 /** The MinIO credentials are env-only, as in the0 ("for security"), and required. */
@@ -90,6 +96,7 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
   Command.make("controller", options, (input) =>
     Effect.gen(function* () {
       const creds = yield* credentials
+      yield* Effect.logDebug(`--minio-bucket ${JSON.stringify(input.minioBucket)} is accepted and not used, as in the0`)
       const problems = settingsProblems({ ...input.query, manifest: input.settings.manifest })
       if (problems.length > 0) return yield* Effect.fail(new Error(`invalid settings: ${problems.join("; ")}`))
       const identity =
