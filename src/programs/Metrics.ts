@@ -51,7 +51,12 @@ const make = () => {
     leader: gauge("the0_leader", "1 while this replica holds the lease", []),
     leaderTransitions: counter("the0_leader_transitions_total", "Times this replica gained or lost the lease", ["to"]),
     events: counter("the0_events_total", "Bot lifecycle events by subject and outcome", ["subject", "outcome"]),
-    eventBusConnected: gauge("the0_event_bus_connected", "1 while connected to NATS", [])
+    eventBusConnected: gauge("the0_event_bus_connected", "1 while connected to NATS", []),
+    credentialsSecretWritable: gauge(
+      "the0_minio_credentials_secret_writable",
+      "0 while the leader cannot write the MinIO credentials Secret it owns (permission or API error), else 1",
+      []
+    )
   }
 }
 

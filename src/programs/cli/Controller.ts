@@ -16,9 +16,9 @@ import type { KubeApi } from "../../services/KubeApi.ts"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import type { ControllerSettings } from "../controller/ControllerSettings.ts"
 import * as Manager from "../controller/Manager.ts"
+import * as MinioCredentialsSource from "../controller/MinioCredentialsSource.ts"
 import * as HealthServer from "../HealthServer.ts"
 import { Metrics } from "../Metrics.ts"
-import { controllerOwnedMinioSecret } from "../manifests/ManifestSettings.ts"
 import * as QueryServer from "../query/QueryServer.ts"
 import { type QuerySettings, settingsProblems } from "../query/QuerySettings.ts"
 import { controllerOptions, integer, queryOptions, text } from "./SettingsOptions.ts"
@@ -101,30 +101,44 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
       if (problems.length > 0) return yield* Effect.fail(new Error(`invalid settings: ${problems.join("; ")}`))
       const identity =
         input.settings.leaderElection.identity || `${hostname()}-${Math.random().toString(36).slice(2, 8)}`
-      const settings: ControllerSettings = {
-        ...input.settings,
-        leaderElection: { ...input.settings.leaderElection, identity },
-        ...(input.settings.manifest.minioSecret.name === controllerOwnedMinioSecret.name
-          ? { ownedMinioCredentials: creds }
-          : {})
+      const backendSettings: BackendSettings = {
+        mongoUri: input.mongoUri,
+        natsUrl: input.natsUrl,
+        kubeconfig: input.kubeconfig,
+        kubeQps: input.kubeQps,
+        kubeBurst: input.kubeBurst,
+        minioEndpoint: input.settings.manifest.minioEndpoint
       }
-      const args: ControllerArgs = {
-        settings,
-        query: { ...input.query, manifest: settings.manifest },
-        healthPort: input.healthPort,
-        backends: {
-          mongoUri: input.mongoUri,
-          natsUrl: input.natsUrl,
-          kubeconfig: input.kubeconfig,
-          kubeQps: input.kubeQps,
-          kubeBurst: input.kubeBurst,
-          minioEndpoint: settings.manifest.minioEndpoint
-        }
-      }
-      yield* Effect.logInfo(
-        `Starting the0 runtime controller: namespace ${settings.manifest.namespace}, identity ${identity}, ` +
-          `resync ${JSON.stringify(settings.resyncInterval)}, health :${args.healthPort}, query :${args.query.port}`
+      const namespace = input.settings.manifest.namespace
+      // which Secret bot Pods read the MinIO credentials from is settled before anything starts
+      const controller = Layer.unwrapEffect(
+        Effect.gen(function* () {
+          const source = yield* MinioCredentialsSource.resolve(
+            input.settings.manifest.minioSecret,
+            namespace,
+            process.env.POD_NAME || hostname()
+          )
+          yield* Effect.logInfo(MinioCredentialsSource.describe(source))
+          const manifest = { ...input.settings.manifest, minioSecret: source.secret }
+          const settings: ControllerSettings = {
+            ...input.settings,
+            manifest,
+            leaderElection: { ...input.settings.leaderElection, identity },
+            ...(source._tag === "Owned" ? { ownedMinioCredentials: creds } : {})
+          }
+          const args: ControllerArgs = {
+            settings,
+            query: { ...input.query, manifest },
+            healthPort: input.healthPort,
+            backends: backendSettings
+          }
+          yield* Effect.logInfo(
+            `Starting the0 runtime controller: namespace ${namespace}, identity ${identity}, ` +
+              `resync ${JSON.stringify(settings.resyncInterval)}, health :${args.healthPort}, query :${args.query.port}`
+          )
+          return app(args)
+        })
       )
-      return yield* Layer.launch(app(args).pipe(Layer.provide(backends(args.backends))))
+      return yield* Layer.launch(controller.pipe(Layer.provide(backends(backendSettings))))
     })
   ).pipe(Command.withDescription("Run the controller manager (Kubernetes mode)"))

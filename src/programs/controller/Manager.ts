@@ -4,7 +4,7 @@
  * lease stops those at once; the caches stay warm for the next term and for the QueryServer. An event applied
  * by a replica that does not lead reaches the leader as a reconcile request.
  */
-import { Effect, FiberHandle, Schedule, type Scope, Stream } from "effect"
+import { Effect, FiberHandle, Ref, Schedule, type Scope, Stream } from "effect"
 import type { EventTarget } from "../../domain/BotEvent.ts"
 import type { Secret } from "../../domain/Kube.ts"
 import type { BotStore } from "../../services/BotStore.ts"
@@ -66,12 +66,25 @@ export const make = (
     yield* ReconcileRequests.serve(local)
     yield* EventIngest.run(notify)
 
+    // bot Pods cannot start while the Secret they read is missing: until it is written the leader is not ready
+    const secretWritten = yield* Ref.make(settings.ownedMinioCredentials === undefined)
+    metrics.credentialsSecretWritable.set(1)
     const lead = Effect.gen(function* () {
       if (settings.ownedMinioCredentials !== undefined) {
         const secret = minioSecret(settings.manifest, settings.ownedMinioCredentials)
         yield* ensureSecret(secret, namespace).pipe(
-          Effect.tapError((e) => Effect.logWarning(`cannot write the credentials Secret: ${e.message}`)),
+          Effect.tapError((e) =>
+            Effect.andThen(
+              Effect.sync(() => metrics.credentialsSecretWritable.set(0)),
+              Effect.logError(
+                `cannot write the MinIO credentials Secret ${namespace}/${secret.metadata.name} that bot Pods read ` +
+                  `(the controller needs get, create and update on secrets, or --minio-secret-name naming one): ${e.message}`
+              )
+            )
+          ),
           Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("1 minute")))),
+          Effect.andThen(Ref.set(secretWritten, true)),
+          Effect.andThen(Effect.sync(() => metrics.credentialsSecretWritable.set(1))),
           Effect.forkScoped
         )
       }
@@ -94,7 +107,10 @@ export const make = (
     const ready = Effect.gen(function* () {
       if (!bots.informer.hasSynced() || !schedules.informer.hasSynced()) return false
       const leading = yield* leader.isLeader.get
-      return !leading || (bots.state().firstResyncDone && schedules.state().firstResyncDone)
+      return (
+        !leading ||
+        (bots.state().firstResyncDone && schedules.state().firstResyncDone && (yield* Ref.get(secretWritten)))
+      )
     })
     return { bots, schedules, leader, ready }
   })

@@ -4,7 +4,9 @@ import { Effect, Exit, Layer, Option, Scope, SubscriptionRef, TestClock } from "
 import { Subject } from "../../../src/domain/BotEvent.ts"
 import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryEventBusControl } from "../../../src/layers/memory/MemoryEventBus.ts"
+import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import * as Manager from "../../../src/programs/controller/Manager.ts"
+import { Metrics } from "../../../src/programs/Metrics.ts"
 import { BotStore } from "../../../src/services/BotStore.ts"
 import { EventBus } from "../../../src/services/EventBus.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
@@ -146,5 +148,30 @@ describe("Manager", () => {
       yield* settle
       expect(yield* podNames).toEqual([])
     }).pipe(Effect.provide(env))
+  )
+
+  it.scoped(
+    "a leader that cannot write the credentials Secret bot Pods read is not ready, says why, and is once it can",
+    () =>
+      Effect.gen(function* () {
+        const cluster = yield* MemoryCluster
+        yield* cluster.failNext({ verb: "create", kind: "Secret", times: 3, code: 403, reason: "Forbidden" })
+        const manager = yield* Manager.make({
+          ...withIdentity("m-secret"),
+          ownedMinioCredentials: { accessKey: "ak", secretKey: "sk" }
+        })
+        yield* settle
+        expect(yield* SubscriptionRef.get(manager.leader.isLeader)).toBe(true)
+        expect(yield* manager.ready).toBe(false)
+        const metrics = yield* Metrics
+        expect((yield* Effect.promise(() => metrics.credentialsSecretWritable.get())).values[0]?.value).toBe(0)
+        // the retries back off exponentially from 1 s; the fourth attempt succeeds
+        yield* TestClock.adjust("10 seconds")
+        yield* settle
+        expect(yield* manager.ready).toBe(true)
+        expect((yield* Effect.promise(() => metrics.credentialsSecretWritable.get())).values[0]?.value).toBe(1)
+        const secret = yield* cluster.direct.get("Secret", ns, settings.manifest.minioSecret.name)
+        expect(secret.data?.[settings.manifest.minioSecret.accessKeyKey]).toBe(Buffer.from("ak").toString("base64"))
+      }).pipe(Effect.provide(env))
   )
 })
