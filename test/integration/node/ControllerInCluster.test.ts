@@ -8,13 +8,7 @@
  */
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
-import {
-  AppsV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  RbacAuthorizationV1Api,
-  type V1Deployment
-} from "@kubernetes/client-node"
+import { CoordinationV1Api, CoreV1Api, type V1Deployment } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { parseAllDocuments } from "yaml"
 import {
@@ -30,7 +24,7 @@ import {
   until
 } from "../controller/Harness.ts"
 import { uniqueName } from "../testbed/env.ts"
-import { allReady, image, incidents, nodeBot, runningPod, uploadCode } from "./NodeWorld.ts"
+import { allReady, apply, image, incidents, nodeBot, runningPod, the0Secrets, uploadCode } from "./NodeWorld.ts"
 
 type Doc = {
   kind: string
@@ -67,32 +61,7 @@ const manifests = (namespace: string): Array<Doc> =>
     return placed
   })
 
-const deploy = (namespace: string) =>
-  Effect.promise(async () => {
-    const kc = kubeConfig()
-    const core = kc.makeApiClient(CoreV1Api)
-    const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
-    const apps = kc.makeApiClient(AppsV1Api)
-    await core.createNamespacedSecret({
-      namespace,
-      body: {
-        metadata: { name: "the0-secrets" },
-        stringData: {
-          "mongo-url": env.MONGO_URI,
-          "minio-access-key": env.MINIO_ACCESS_KEY,
-          "minio-secret-key": env.MINIO_SECRET_KEY
-        }
-      }
-    })
-    for (const doc of manifests(namespace)) {
-      const body = doc as never
-      if (doc.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace, body })
-      if (doc.kind === "Role") await rbac.createNamespacedRole({ namespace, body })
-      if (doc.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace, body })
-      if (doc.kind === "Deployment") await apps.createNamespacedDeployment({ namespace, body })
-      if (doc.kind === "Service") await core.createNamespacedService({ namespace, body })
-    }
-  })
+const deploy = (namespace: string) => Effect.andThen(the0Secrets(namespace), apply(namespace, manifests(namespace)))
 
 const controllerPods = (namespace: string) =>
   Effect.map(podsOf(namespace), (pods) =>

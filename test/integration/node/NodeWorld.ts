@@ -6,13 +6,13 @@ import { execFileSync } from "node:child_process"
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import type { V1Pod } from "@kubernetes/client-node"
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import * as Minio from "minio"
 import { Bucket, stateKey } from "../../../src/domain/Buckets.ts"
 import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
 import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
-import { env, podsOf, until } from "../controller/Harness.ts"
+import { env, kubeConfig, podsOf, until } from "../controller/Harness.ts"
 import { storedStateIn } from "../runtime/support/StoredState.ts"
 import { requireEnv } from "../testbed/env.ts"
 
@@ -145,3 +145,39 @@ export const incidents = (pod: V1Pod) =>
   [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
     .filter((c) => c.restartCount > 0 || c.lastState?.terminated?.reason === "OOMKilled")
     .map((c) => `${c.name}: ${c.restartCount} restarts, last ${c.lastState?.terminated?.reason ?? "-"}`)
+
+/** The Secret the0's Helm chart makes for a release named `the0`: MongoDB and MinIO credentials. */
+export const the0Secrets = (namespace: string) =>
+  Effect.promise(() =>
+    kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name: "the0-secrets" },
+          stringData: {
+            "mongo-url": env.MONGO_URI,
+            "minio-access-key": env.MINIO_ACCESS_KEY,
+            "minio-secret-key": env.MINIO_SECRET_KEY
+          }
+        }
+      })
+  )
+
+/** Creates `docs` (ServiceAccounts, Roles, RoleBindings, Deployments, Services) in `namespace`, in order. */
+export const apply = (namespace: string, docs: ReadonlyArray<{ readonly kind: string }>) =>
+  Effect.promise(async () => {
+    const kc = kubeConfig()
+    const core = kc.makeApiClient(CoreV1Api)
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
+    const apps = kc.makeApiClient(AppsV1Api)
+    for (const doc of docs) {
+      const body = doc as never
+      if (doc.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace, body })
+      else if (doc.kind === "Role") await rbac.createNamespacedRole({ namespace, body })
+      else if (doc.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace, body })
+      else if (doc.kind === "Deployment") await apps.createNamespacedDeployment({ namespace, body })
+      else if (doc.kind === "Service") await core.createNamespacedService({ namespace, body })
+      else throw new Error(`apply: no client for ${doc.kind}`)
+    }
+  })
