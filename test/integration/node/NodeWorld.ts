@@ -3,7 +3,7 @@
  * the stored state, and what "running" means for a bot Pod (every container ready, no restart, no OOM kill).
  */
 import { execFileSync } from "node:child_process"
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from "@kubernetes/client-node"
@@ -13,6 +13,7 @@ import { Bucket, stateKey } from "../../../src/domain/Buckets.ts"
 import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
 import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
 import { env, kubeConfig, podsOf, until } from "../controller/Harness.ts"
+import { pythonSdkBundle } from "../runtime/support/PythonSdkBundle.ts"
 import { storedStateIn } from "../runtime/support/StoredState.ts"
 import { requireEnv } from "../testbed/env.ts"
 
@@ -36,22 +37,35 @@ export const manifestOn = (namespace: string) => ({
   imagePullPolicy: "Never" as const
 })
 
-export const nodeBot = (id: string, config: Record<string, unknown>, enabled = true) =>
+/** A bot as the0's API publishes it: the document's `config` and `custom` (controller spec §3.3). */
+const botEvent = (
+  id: string,
+  bot: { type: string; runtime: string; name: string; entrypoints: Record<string, string>; filePath: string },
+  config: Record<string, unknown>
+) =>
   JSON.stringify({
     id,
-    config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", enabled, ...config },
+    config: { name: `bot-${id}`, type: bot.type, version: "1.0.0", ...config },
     custom: {
-      config: {
-        name: "node-fixture-bot",
-        runtime: "nodejs20",
-        type: "realtime",
-        version: "1.0.0",
-        entrypoints: { bot: "main.js", query: "query.js" }
-      },
-      filePath: `e2e/node-bot/${id}.zip`,
+      config: { name: bot.name, runtime: bot.runtime, type: bot.type, version: "1.0.0", entrypoints: bot.entrypoints },
+      filePath: bot.filePath,
       version: "1.0.0"
     }
   })
+
+/** The realtime Node fixture bot (test/fixtures/bots/node-bot) with `config`; `enabled: false` disables it. */
+export const nodeBot = (id: string, config: Record<string, unknown>, enabled = true) =>
+  botEvent(
+    id,
+    {
+      type: "realtime",
+      runtime: "nodejs20",
+      name: "node-fixture-bot",
+      entrypoints: { bot: "main.js", query: "query.js" },
+      filePath: `e2e/node-bot/${id}.zip`
+    },
+    { enabled, ...config }
+  )
 
 export const uploadCode = (id: string) =>
   Effect.promise(async () => {
@@ -65,37 +79,22 @@ export const uploadCode = (id: string) =>
 
 /** A scheduled Python bot on the0's SDK (`the0-sdk` from PyPI, vendored as the0's CLI packs bots), every minute. */
 export const pythonSchedule = (id: string) =>
-  JSON.stringify({
+  botEvent(
     id,
-    config: { name: `bot-${id}`, type: "scheduled", version: "1.0.0", schedule: "* * * * *", symbol: "BTC/USD" },
-    custom: {
-      config: {
-        name: "python-fixture-bot",
-        runtime: "python3.11",
-        type: "scheduled",
-        version: "1.0.0",
-        entrypoints: { bot: "main.py", query: "query.py" }
-      },
-      filePath: `e2e/python-sdk/${id}.zip`,
-      version: "1.0.0"
-    }
-  })
+    {
+      type: "scheduled",
+      runtime: "python3.11",
+      name: "python-fixture-bot",
+      entrypoints: { bot: "main.py", query: "query.py" },
+      filePath: `e2e/python-sdk/${id}.zip`
+    },
+    { schedule: "* * * * *", symbol: "BTC/USD" }
+  )
 
 export const uploadPythonCode = (id: string) =>
   Effect.promise(async () => {
     const bundle = mkdtempSync(path.join(tmpdir(), "the0-e2e-py-"))
-    cpSync(`${repo}test/fixtures/bots/python-sdk`, bundle, { recursive: true })
-    execFileSync("python3", [
-      "-m",
-      "pip",
-      "install",
-      "--quiet",
-      "--no-deps",
-      "--target",
-      path.join(bundle, "vendor"),
-      "-r",
-      path.join(bundle, "requirements.txt")
-    ])
+    pythonSdkBundle(bundle)
     if (!(await s3.bucketExists(Bucket.code))) await s3.makeBucket(Bucket.code)
     await s3.putObject(Bucket.code, `e2e/python-sdk/${id}.zip`, Buffer.from(zipDirectory(bundle)))
     rmSync(bundle, { recursive: true, force: true })

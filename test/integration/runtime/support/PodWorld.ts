@@ -3,8 +3,8 @@
  * fixture bots' bundles uploaded, per-Pod volume directories and the env the containers share, the real CLI
  * (`bin/the0-runtime`) started with it, and readers of what ends up in MinIO.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { cpSync, mkdtempSync, rmSync } from "node:fs"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -12,6 +12,7 @@ import * as Minio from "minio"
 import { zipDirectory } from "../../../programs/runtime/support/Zip.ts"
 import { requireEnv, uniqueName } from "../../testbed/env.ts"
 import type { Group } from "./Cgroup.ts"
+import { pythonSdkBundle } from "./PythonSdkBundle.ts"
 import { readAll, storedStateIn } from "./StoredState.ts"
 
 const env = requireEnv("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_USE_SSL")
@@ -154,22 +155,7 @@ export const uploadFixtureBots = async (): Promise<void> => {
     Buffer.from(zipDirectory(path.join(repo, "test/fixtures/bots/node-bot")))
   )
   const pythonBundle = path.join(work, "python-bundle")
-  cpSync(path.join(repo, "test/fixtures/bots/python-sdk"), pythonBundle, { recursive: true })
-  execFileSync(
-    "python3",
-    [
-      "-m",
-      "pip",
-      "install",
-      "--quiet",
-      "--no-deps",
-      "--target",
-      path.join(pythonBundle, "vendor"),
-      "-r",
-      path.join(pythonBundle, "requirements.txt")
-    ],
-    { stdio: "inherit" }
-  )
+  pythonSdkBundle(pythonBundle)
   await s3.putObject(buckets.MINIO_CODE_BUCKET, "user/python-bot/1.0.0", Buffer.from(zipDirectory(pythonBundle)))
 }
 
