@@ -9,9 +9,9 @@
  * 3. otherwise a Secret the controller writes itself with the credentials it was started with (which needs
  *    `create`/`update` on Secrets: the project's own Role grants it).
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import type { Pod } from "../../domain/Kube.ts"
-import { KubeApi } from "../../services/KubeApi.ts"
+import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
 import { controllerOwnedMinioSecret, type MinioCredentialsSecret } from "../manifests/ManifestSettings.ts"
 
 /** The Secret (and keys) that the env of one of `pod`'s containers takes both MinIO credentials from. */
@@ -26,6 +26,10 @@ export const secretOfPod = (pod: Pod): Option.Option<MinioCredentialsSecret> => 
   return Option.none()
 }
 
+/** No answer, throttled or a server error: worth asking again (a 403 or a 404 is an answer). */
+const transient = (error: KubeApiError): boolean =>
+  error._tag === "KubeError" && (error.code === 0 || error.code === 429 || error.code >= 500)
+
 export type Source =
   | { readonly _tag: "Named"; readonly secret: MinioCredentialsSecret }
   | { readonly _tag: "OwnPod"; readonly secret: MinioCredentialsSecret; readonly pod: string }
@@ -34,7 +38,7 @@ export type Source =
 /**
  * The source for a controller configured with `configured` in `namespace`, running (if in a Pod) as `podName`.
  * Reading the own Pod may fail (not in a cluster, no permission): that is not an error, only the reason the
- * controller falls back to a Secret of its own.
+ * controller falls back to a Secret of its own. An API server that does not answer is asked again for about 30 s.
  */
 export const resolve = (
   configured: MinioCredentialsSecret,
@@ -45,6 +49,8 @@ export const resolve = (
     if (configured.name !== controllerOwnedMinioSecret.name) return { _tag: "Named", secret: configured } as const
     const api = yield* KubeApi
     const own = yield* api.get("Pod", namespace, podName).pipe(
+      // an API server that is not answering yet must not settle it for the life of the process
+      Effect.retry({ schedule: Schedule.exponential("500 millis"), times: 6, while: transient }),
       Effect.map((pod) =>
         Option.match(secretOfPod(pod), {
           onNone: () => ({ found: Option.none(), why: `Pod ${namespace}/${podName} takes them from no single Secret` }),

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Pod } from "../../../src/domain/Kube.ts"
 import * as MemoryKubeApi from "../../../src/layers/memory/MemoryKubeApi.ts"
+import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { resolve } from "../../../src/programs/controller/MinioCredentialsSource.ts"
 import { controllerOwnedMinioSecret } from "../../../src/programs/manifests/ManifestSettings.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
@@ -68,6 +69,23 @@ describe("where bot Pods read the MinIO credentials from", () => {
       }
       const outside = yield* resolve(controllerOwnedMinioSecret, ns, "my-laptop")
       expect(outside._tag === "Owned" && outside.why).toContain("cannot read Pod the0/my-laptop")
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.live("an API server that does not answer at first is asked again; a refusal is an answer", () =>
+    Effect.gen(function* () {
+      yield* withPod(
+        controllerPod([
+          fromSecret("MINIO_ACCESS_KEY", "the0-secrets", "minio-access-key"),
+          fromSecret("MINIO_SECRET_KEY", "the0-secrets", "minio-secret-key")
+        ])
+      )
+      const cluster = yield* MemoryCluster
+      yield* cluster.failNext({ verb: "get", kind: "Pod", times: 2, code: 503, reason: "ServiceUnavailable" })
+      expect((yield* resolve(controllerOwnedMinioSecret, ns, "the0-bot-controller-7d9f-abcde"))._tag).toBe("OwnPod")
+      yield* cluster.failNext({ verb: "get", kind: "Pod", times: 1, code: 403, reason: "Forbidden" })
+      const refused = yield* resolve(controllerOwnedMinioSecret, ns, "the0-bot-controller-7d9f-abcde")
+      expect(refused._tag === "Owned" && refused.why).toContain("403")
     }).pipe(Effect.provide(MemoryKubeApi.layer()))
   )
 })
