@@ -14,7 +14,7 @@ import * as ControllerSettings from "../../../src/programs/controller/Controller
 import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
 import { env, kubeConfig, podsOf, until } from "../controller/Harness.ts"
 import { pythonSdkBundle } from "../runtime/support/PythonSdkBundle.ts"
-import { storedStateIn } from "../runtime/support/StoredState.ts"
+import { readAll, storedStateIn } from "../runtime/support/StoredState.ts"
 import { requireEnv } from "../testbed/env.ts"
 
 export const { THE0_RUNTIME_IMAGE: image } = requireEnv("THE0_RUNTIME_IMAGE")
@@ -108,6 +108,16 @@ export const queryResults = (id: string) =>
     for await (const item of s3.listObjectsV2(Bucket.queryResults, `${id}/`, true))
       names.push((item as { name: string }).name)
     return names
+  })
+
+/** Everything the bot's daily log objects in MinIO hold, in key order. */
+export const storedLogText = (id: string) =>
+  Effect.promise(async () => {
+    const keys: Array<string> = []
+    for await (const item of s3.listObjectsV2(Bucket.logs, `logs/${id}/`, true))
+      keys.push((item as { name: string }).name)
+    const bodies = await Promise.all(keys.sort().map((key) => s3.getObject(Bucket.logs, key).then(readAll)))
+    return bodies.map((body) => body.toString("utf8")).join("")
   })
 
 export const storedState = (id: string) => Effect.promise(() => storedStateIn(s3, Bucket.state, stateKey(id)))
