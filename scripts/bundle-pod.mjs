@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the in-Pod entry (src/pod.ts) into dist/pod/: tree-shaken and minified, with the object-store and NATS
+// Bundles the in-Pod entry (src/pod.ts) and the gc entry (src/gc.ts) into dist/pod/: tree-shaken and minified, with the object-store and NATS
 // backends split into chunks loaded only when the environment asks for them (docs/operations.md, "In-pod
 // footprint"). The result needs no node_modules.
 import { rm } from "node:fs/promises"
@@ -24,13 +24,26 @@ export default { parse: unsupported }`,
   }
 }
 
+const mongoOptionalPeers = [
+  "@aws-sdk/credential-providers",
+  "@mongodb-js/zstd",
+  "gcp-metadata",
+  "kerberos",
+  "mongodb-client-encryption",
+  "snappy",
+  "socks",
+  "aws4"
+]
+
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outdir = join(root, "dist", "pod")
 
 await rm(outdir, { recursive: true, force: true })
 await build({
   absWorkingDir: root,
-  entryPoints: { pod: "src/pod.ts" },
+  entryPoints: { pod: "src/pod.ts", gc: "src/gc.ts" },
+  // optional extras of the MongoDB driver, loaded only when a connection string asks for them
+  external: mongoOptionalPeers,
   outdir,
   outExtension: { ".js": ".mjs" },
   bundle: true,

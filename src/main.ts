@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
+import { gcBackends } from "./gcBackends.ts"
 import * as DevBackends from "./layers/dev/DevBackends.ts"
 import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
 import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
@@ -16,6 +17,7 @@ import { daemon, execute } from "./podCommands.ts"
 import { dockerModeCommand, hoistGlobalFlags } from "./programs/cli/ArgvCompat.ts"
 import * as Controller from "./programs/cli/Controller.ts"
 import * as Dev from "./programs/cli/Dev.ts"
+import * as Gc from "./programs/cli/Gc.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
 
@@ -53,6 +55,7 @@ const root = Command.make("the0-runtime").pipe(
     Render.command,
     Version.command,
     Dev.command(devEnvironment),
+    Gc.command(gcBackends),
     execute,
     daemon
   ])

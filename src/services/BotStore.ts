@@ -26,6 +26,11 @@ export interface DocumentCollection<A extends { readonly id: string }> {
    * result.
    */
   readonly listEnabled: Stream.Stream<Either.Either<A, DocumentDecodeError>, BotStoreError>
+  /**
+   * The id of every document, enabled or not and whether it decodes or not (a document whose `id` is not a
+   * string is left out: no object key can name it). Fails when the store fails, never with a partial set.
+   */
+  readonly listIds: Effect.Effect<ReadonlySet<string>, BotStoreError>
   /** The document with this id, enabled or not. */
   readonly get: (id: string) => Effect.Effect<Option.Option<A>, BotStoreError | DocumentDecodeError>
   /** Inserts the document unless one with its id exists; true when inserted. */

@@ -1,4 +1,4 @@
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Stream } from "effect"
 
 /** The key does not exist in the bucket. */
 export class NoSuchKey extends Data.TaggedError("NoSuchKey")<{ readonly bucket: string; readonly key: string }> {
@@ -88,6 +88,11 @@ export interface ObjectStoreService {
     bucket: string,
     prefix?: string
   ) => Effect.Effect<ReadonlyArray<ObjectInfo>, NoSuchBucket | ObjectStoreError>
+  /**
+   * Every object whose key starts with `prefix` (recursive), one page at a time as the server sends them (S3 sends
+   * key order): for sweeps of buckets too large to hold in memory.
+   */
+  readonly scan: (bucket: string, prefix?: string) => Stream.Stream<ObjectInfo, NoSuchBucket | ObjectStoreError>
   readonly remove: (bucket: string, key: string) => Effect.Effect<void, NoSuchBucket | ObjectStoreError>
   /** Server-side copy of one whole object. */
   readonly copy: (
@@ -128,8 +133,8 @@ export interface ObjectStoreService {
     uploadId: string
   ) => Effect.Effect<void, NoSuchUpload | NoSuchBucket | ObjectStoreError>
   /**
-   * Open multipart uploads. S3 and R2 filter by key prefix; MinIO lists only the uploads of the key equal to
-   * `prefix`, so callers that sweep must pass exact keys there.
+   * Open multipart uploads. S3 and R2 filter by key prefix; MinIO lists every upload for an empty prefix and
+   * otherwise only the uploads of the key equal to `prefix`, so portable callers pass the exact key or nothing.
    */
   readonly listIncompleteUploads: (
     bucket: string,

@@ -74,6 +74,21 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         })
       )
 
+      it.effect("listIds holds every document's id, disabled and undecodable ones too, per collection", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const run = uniqueSuffix()
+          yield* store.bots.insertIfAbsent(bot(`${run}-on`))
+          yield* store.bots.insertIfAbsent(bot(`${run}-off`, { enabled: false }))
+          yield* insertRaw("bots", { id: `${run}-bad`, config: { a: 1 }, custom: { version: 7 } })
+          yield* insertRaw("bots", { id: 42, config: {} })
+          yield* insertRaw("schedules", { id: `${run}-sched`, config: { schedule: "* * * * *" } })
+          const mine = (ids: ReadonlySet<string>) => [...ids].filter((id) => id.includes(run)).sort()
+          expect(mine(yield* store.bots.listIds)).toEqual([`${run}-bad`, `${run}-off`, `${run}-on`])
+          expect(mine(yield* store.schedules.listIds)).toEqual([`${run}-sched`])
+        })
+      )
+
       it.effect("get finds by id whether enabled or not, and keeps unknown fields", () =>
         Effect.gen(function* () {
           const store = yield* BotStore

@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, type Layer } from "effect"
+import { Clock, Effect, type Layer, Stream } from "effect"
 import {
   type CompletedPart,
   minPartSize,
@@ -110,6 +110,7 @@ export const objectStoreContract = (name: string, storeLayer: Layer.Layer<Object
         expect(yield* failureTag(store.stat(missing, "k"))).toBe("NoSuchBucket")
         expect(yield* failureTag(store.list(missing))).toBe("NoSuchBucket")
         expect(yield* failureTag(store.list(missing, "k"))).toBe("NoSuchBucket")
+        expect(yield* failureTag(Stream.runCollect(store.scan(missing)))).toBe("NoSuchBucket")
         expect(yield* failureTag(store.remove(missing, "k"))).toBe("NoSuchBucket")
         expect(yield* failureTag(store.copy(there, here))).toBe("NoSuchBucket")
         expect(yield* failureTag(store.copy(here, there))).toBe("NoSuchBucket")
@@ -243,6 +244,11 @@ export const objectStoreContract = (name: string, storeLayer: Layer.Layer<Object
         expect(keysOf(yield* store.list(bucket, "logs/x/2026"))).toEqual(["logs/x/20260101.log", "logs/x/20260102.log"])
         expect(keysOf(yield* store.list(bucket, "logs/x/20260101.log"))).toEqual(["logs/x/20260101.log"])
         expect(yield* store.list(bucket, "nothing-here/")).toEqual([])
+        const scanned = (prefix?: string) =>
+          Effect.map(Stream.runCollect(store.scan(bucket, prefix)), (chunk) => [...keysOf([...chunk])].sort())
+        expect(yield* scanned()).toEqual([...keysOf(all)].sort())
+        expect(yield* scanned("logs/x/")).toEqual(["logs/x/.tmp-1", "logs/x/20260101.log", "logs/x/20260102.log"])
+        expect(yield* scanned("nothing-here/")).toEqual([])
       }))
 
     test("concurrent puts to distinct keys all land", () =>

@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import * as path from "node:path"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Stream } from "effect"
 import {
   type CompletedPart,
   minPartSize,
@@ -236,6 +236,8 @@ export const make = (root: string): Effect.Effect<ObjectStoreService> =>
             return infos.sort((a, b) => compareKeys(a.key, b.key))
           })
         }),
+
+      scan: (bucket, prefix) => Stream.unwrap(Effect.map(service.list(bucket, prefix), Stream.fromIterable)),
 
       remove: (bucket, key) =>
         Effect.zipRight(

@@ -3,7 +3,7 @@
  * scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY` (required, checked in that order, with the0's messages) and
  * `MINIO_USE_SSL` (only `true` enables TLS); and the store that stands in when they are missing.
  */
-import { Data, Effect } from "effect"
+import { Data, Effect, Stream } from "effect"
 import { ObjectStoreError, type ObjectStoreService } from "../../services/ObjectStore.ts"
 
 /** A missing or malformed MinIO setting; the message is the0's (`MINIO_ENDPOINT is required`). */
@@ -69,6 +69,7 @@ export const unconfigured = (error: MinioConfigError): ObjectStoreService => {
     put: (bucket) => fail("put", bucket),
     stat: (bucket) => fail("stat", bucket),
     list: (bucket) => fail("list", bucket),
+    scan: (bucket) => Stream.fromEffect(fail("scan", bucket)),
     remove: (bucket) => fail("remove", bucket),
     copy: (_source, destination) => fail("copy", destination.bucket),
     compose: (destination) => fail("compose", destination.bucket),

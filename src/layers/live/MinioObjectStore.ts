@@ -9,7 +9,7 @@
  */
 
 import type { Readable } from "node:stream"
-import { Deferred, Duration, Effect, Fiber, Layer } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import * as Minio from "minio"
 import {
   type CompletedPart,
@@ -66,6 +66,13 @@ export const fromClient = (client: Minio.Client): ObjectStoreService => {
       NoSuchKey: (error) => Effect.fail(asStoreError(context, "NoSuchKey", error)),
       NoSuchUpload: (error) => Effect.fail(asStoreError(context, "NoSuchUpload", error))
     })
+
+  const bucketError = (context: Context, error: unknown): NoSuchBucket | ObjectStoreError => {
+    const mapped = mapError(context, error)
+    return mapped._tag === "NoSuchKey" || mapped._tag === "NoSuchUpload"
+      ? asStoreError(context, mapped._tag, mapped)
+      : mapped
+  }
 
   const asStoreError = (context: Context, code: string, error: Error) =>
     new ObjectStoreError({ operation: context.operation, bucket: context.bucket, code, detail: error.message })
@@ -181,6 +188,25 @@ export const fromClient = (client: Minio.Client): ObjectStoreService => {
                   : [{ key: item.name, size: item.size, etag: unquote(item.etag), lastModified: item.lastModified }]
             )
             .sort((a, b) => compareKeys(a.key, b.key))
+        )
+      ),
+
+    scan: (bucket, prefix = "") =>
+      Stream.suspend(() =>
+        Stream.fromAsyncIterable(
+          client.listObjectsV2(bucket, prefix, true) as AsyncIterable<Minio.BucketItem>,
+          (error) => bucketError({ operation: "scan", bucket }, error)
+        )
+      ).pipe(
+        Stream.filterMap((item) =>
+          item.name === undefined
+            ? Option.none()
+            : Option.some<ObjectInfo>({
+                key: item.name,
+                size: item.size,
+                etag: unquote(item.etag),
+                lastModified: item.lastModified
+              })
         )
       ),
 

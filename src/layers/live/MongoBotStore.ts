@@ -122,6 +122,12 @@ const makeCollection = <A extends { readonly id: string }>(
 
   return {
     listEnabled,
+    listIds: retryTransient(
+      target,
+      attempt(target, "find", (signal) =>
+        documents.find({}, { projection: { _id: 0, id: 1 }, batchSize: settings.batchSize, signal }).toArray()
+      )
+    ).pipe(Effect.map((found) => new Set(found.flatMap((d) => (typeof d.id === "string" ? [d.id] : []))))),
     get: (id) =>
       retryTransient(
         target,

@@ -76,6 +76,10 @@ export const make = Effect.sync(() => {
             )
       })
     ),
+    listIds: Effect.map(
+      check("find", name),
+      () => new Set(documents[name].flatMap((d) => (typeof d.id === "string" ? [d.id] : [])))
+    ),
     get: (id) =>
       Effect.flatMap(check("findOne", name), () => {
         const found = documents[name][indexOf(name, id)]

@@ -3,11 +3,11 @@
  * server-side copy and compose, and multipart uploads with their part rules. State lives in one Ref of persistent
  * maps, so every operation is atomic; timestamps come from the caller's Clock, so TestClock drives them.
  *
- * `listIncompleteUploads` filters by key prefix as S3 and R2 do. MinIO only lists the uploads of the one key equal
- * to the prefix (and nothing for an empty prefix), so portable callers pass the exact key.
+ * `listIncompleteUploads` filters by key prefix as S3 and R2 do. MinIO lists every upload for an empty prefix and
+ * otherwise only the uploads of the one key equal to the prefix, so portable callers pass the exact key or nothing.
  */
 
-import { Clock, Effect, Either, HashMap, Layer, Option, Ref } from "effect"
+import { Clock, Effect, Either, HashMap, Layer, Option, Ref, Stream } from "effect"
 import {
   type CompletedPart,
   minPartSize,
@@ -165,6 +165,8 @@ export const make: Effect.Effect<ObjectStoreService> = Effect.gen(function* () {
             .map(([key, object]) => toInfo(key, object))
         )
       ),
+
+    scan: (bucket, prefix) => Stream.unwrap(Effect.map(service.list(bucket, prefix), Stream.fromIterable)),
 
     remove: (bucket, key) =>
       update((state) =>

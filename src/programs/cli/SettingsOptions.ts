@@ -24,7 +24,7 @@ export const integer = (name: string, env: string, fallback: number, description
     Options.withDescription(`${description} (env ${env}, default ${fallback})`)
   )
 
-const flag = (name: string, env: string, description: string) =>
+export const flag = (name: string, env: string, description: string) =>
   Options.boolean(name).pipe(
     Options.withFallbackConfig(Config.boolean(env).pipe(Config.withDefault(false))),
     Options.withDescription(`${description} (env ${env}, default false)`)
@@ -40,7 +40,7 @@ export const parseDuration = (text: string): Option.Option<Duration.Duration> =>
   return millis > 0 ? Option.some(Duration.millis(millis)) : Option.none()
 }
 
-const duration = (name: string, env: string, fallback: string, description: string) =>
+export const duration = (name: string, env: string, fallback: string, description: string) =>
   text(name, env, fallback, description).pipe(
     Options.mapEffect((value) =>
       Option.match(parseDuration(value), {

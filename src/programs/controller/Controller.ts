@@ -3,15 +3,17 @@
  * per-key reconcile (read desired → read observed → plan → act), and the periodic full resync with the
  * safety rails. The informer runs on every replica; workers and resync only while `run` is running (leader).
  */
+
 import { Chunk, Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
 import { type Bot, isEnabled } from "../../domain/Bot.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import type { KindMap } from "../../domain/Kube.ts"
 import { Label } from "../../domain/Labels.ts"
+import { massDeleteThreshold } from "../../domain/MassDelete.ts"
 import { BotStore, type BotStoreError } from "../../services/BotStore.ts"
 import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
 import { Metrics } from "../Metrics.ts"
-import { type ControllerSettings, massDeleteThreshold } from "./ControllerSettings.ts"
+import type { ControllerSettings } from "./ControllerSettings.ts"
 import * as Informer from "./Informer.ts"
 import type { OwnedKind } from "./OwnedKinds.ts"
 import { type Action, type Desired, plan } from "./Plan.ts"

@@ -29,6 +29,3 @@ export const defaults: ControllerSettings = {
   watchdog: "90 seconds",
   leaderElection: { ...LeaderElection.defaults, identity: "the0-runtime" }
 }
-
-/** The mass-deletion rail: deleting more than this many of `managed` objects at once needs the override. */
-export const massDeleteThreshold = (managed: number): number => Math.max(10, Math.floor(managed * 0.5))
