@@ -1,21 +1,26 @@
 /**
- * deploy/kubernetes/the0-runtime.yaml on the real API server: every object is accepted (the RBAC objects for
- * real, the Deployment and Service by server-side dry run), and the Role grants the controller exactly what it
- * calls (checked with SubjectAccessReviews) and nothing it does not need.
+ * deploy/kubernetes/the0-runtime.yaml, the plain manifest for clusters without Helm: it is exactly what
+ * scripts/render-manifest makes of the chart deploy/helm/the0-runtime with default values, and on the real API server
+ * every object is accepted (the RBAC objects for real, the rest by server-side dry run) and the Role grants the
+ * controller exactly what it calls (checked with SubjectAccessReviews) and nothing it does not need.
  */
+import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { AppsV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node"
+import { promisify } from "node:util"
+import { KubeConfig } from "@kubernetes/client-node"
 import { describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 import { requireEnv, uniqueName } from "../testbed/env.ts"
+import { createAll, createNamespace, deleteNamespace, expectControllerAccess, type Obj } from "./Chart.ts"
 
-const env = requireEnv("KUBECONFIG")
+const env = requireEnv("KUBECONFIG", "THE0_HELM")
 
-type Doc = { kind: string; metadata: { name: string; namespace?: string }; subjects?: Array<{ namespace?: string }> }
+const MANIFEST = "deploy/kubernetes/the0-runtime.yaml"
 
-const manifests = (namespace: string): Array<Doc> =>
-  parseAllDocuments(readFileSync("deploy/kubernetes/the0-runtime.yaml", "utf8")).map((d) => {
-    const doc = d.toJSON() as Doc
+/** The manifest's objects, moved to `namespace`. */
+const manifests = (namespace: string): Array<Obj> =>
+  parseAllDocuments(readFileSync(MANIFEST, "utf8")).map((d) => {
+    const doc = d.toJSON() as Obj & { subjects?: Array<{ namespace?: string }> }
     return {
       ...doc,
       metadata: { ...doc.metadata, namespace },
@@ -24,79 +29,48 @@ const manifests = (namespace: string): Array<Doc> =>
   })
 
 describe("deploy manifests", () => {
+  it("are the chart's rendering with default values (scripts/render-manifest)", async () => {
+    const { stdout } = await promisify(execFile)("scripts/render-manifest", ["--print"], {
+      env: { ...process.env, THE0_HELM: env.THE0_HELM },
+      maxBuffer: 16 * 1024 * 1024
+    })
+    expect(readFileSync(MANIFEST, "utf8"), `${MANIFEST} differs from the chart: run scripts/render-manifest`).toBe(
+      stdout
+    )
+  })
+
   it("are accepted by the API server, and the Role grants what the controller uses and no more", async () => {
     const kc = new KubeConfig()
     kc.loadFromFile(env.KUBECONFIG)
-    const core = kc.makeApiClient(CoreV1Api)
-    const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
-    const apps = kc.makeApiClient(AppsV1Api)
-    const authz = kc.makeApiClient(AuthorizationV1Api)
     const namespace = uniqueName("deploy")
-    await core.createNamespace({ body: { metadata: { name: namespace } } })
+    await createNamespace(kc, namespace)
     try {
       const docs = manifests(namespace)
-      expect(docs.map((d) => d.kind)).toEqual(["ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"])
-      for (const doc of docs) {
-        const body = doc as never
-        if (doc.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace, body })
-        if (doc.kind === "Role") await rbac.createNamespacedRole({ namespace, body })
-        if (doc.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace, body })
-        if (doc.kind === "Deployment") await apps.createNamespacedDeployment({ namespace, body, dryRun: "All" })
-        if (doc.kind === "Service") await core.createNamespacedService({ namespace, body, dryRun: "All" })
-      }
-      const allowed = async (
-        verb: string,
-        resource: string,
-        group = "",
-        extra: { subresource?: string; name?: string } = {}
-      ) =>
-        (
-          await authz.createSubjectAccessReview({
-            body: {
-              spec: {
-                user: `system:serviceaccount:${namespace}:the0-runtime`,
-                groups: ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"],
-                resourceAttributes: { namespace, verb, group, resource, ...extra }
-              }
-            }
-          })
-        ).status?.allowed === true
-      const needed: Array<[string, string, string, { subresource?: string; name?: string }?]> = [
-        ["list", "pods", ""],
-        ["watch", "pods", ""],
-        ["create", "pods", ""],
-        ["delete", "pods", ""],
-        ["get", "pods", "", { subresource: "log" }],
-        ["list", "cronjobs", "batch"],
-        ["watch", "cronjobs", "batch"],
-        ["create", "cronjobs", "batch"],
-        ["update", "cronjobs", "batch"],
-        ["delete", "cronjobs", "batch"],
-        ["create", "jobs", "batch"],
-        ["get", "jobs", "batch"],
-        ["watch", "jobs", "batch"],
-        ["delete", "jobs", "batch"],
-        ["get", "leases", "coordination.k8s.io"],
-        ["create", "leases", "coordination.k8s.io"],
-        ["update", "leases", "coordination.k8s.io"],
-        ["create", "secrets", ""],
-        ["get", "secrets", "", { name: "the0-runtime-minio" }],
-        ["update", "secrets", "", { name: "the0-runtime-minio" }]
-      ]
-      for (const [verb, resource, group, extra] of needed)
-        expect(await allowed(verb, resource, group, extra), `${verb} ${group}/${resource}`).toBe(true)
-      const notNeeded: Array<[string, string, string, { subresource?: string; name?: string }?]> = [
-        ["get", "secrets", "", { name: "the0-secrets" }],
-        ["list", "secrets", ""],
-        ["update", "pods", ""],
-        ["list", "configmaps", ""],
-        ["create", "pods", "", { subresource: "exec" }],
-        ["delete", "leases", "coordination.k8s.io"]
-      ]
-      for (const [verb, resource, group, extra] of notNeeded)
-        expect(await allowed(verb, resource, group, extra), `${verb} ${group}/${resource}`).toBe(false)
+      expect(docs.map((d) => d.kind)).toEqual([
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Deployment"
+      ])
+      const rbac = ["ServiceAccount", "Role", "RoleBinding"]
+      await createAll(
+        kc,
+        namespace,
+        docs.filter((d) => rbac.includes(d.kind)),
+        false
+      )
+      await createAll(
+        kc,
+        namespace,
+        docs.filter((d) => !rbac.includes(d.kind)),
+        true
+      )
+      await expectControllerAccess(kc, namespace, "the0-runtime")
     } finally {
-      await core.deleteNamespace({ name: namespace }).catch(() => undefined)
+      await deleteNamespace(kc, namespace)
     }
   }, 60_000)
 })

@@ -13,6 +13,7 @@ import { Bucket, stateKey } from "../../../src/domain/Buckets.ts"
 import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
 import { zipDirectory } from "../../programs/runtime/support/Zip.ts"
 import { env, kubeConfig, podsOf, until } from "../controller/Harness.ts"
+import { createObject } from "../deploy/Chart.ts"
 import { pythonSdkBundle } from "../runtime/support/PythonSdkBundle.ts"
 import { readAll, storedStateIn } from "../runtime/support/StoredState.ts"
 import { requireEnv } from "../testbed/env.ts"
@@ -173,7 +174,10 @@ export const the0Secrets = (namespace: string) =>
       })
   )
 
-/** Creates `docs` (ServiceAccounts, Roles, RoleBindings, Deployments, Services) in `namespace`, in order. */
+/**
+ * Creates `docs` (ServiceAccounts, Roles, RoleBindings, Deployments, Services, PodDisruptionBudgets, NetworkPolicies)
+ * in `namespace`, in order.
+ */
 export const apply = (namespace: string, docs: ReadonlyArray<{ readonly kind: string }>) =>
   Effect.promise(async () => {
     const kc = kubeConfig()
@@ -187,6 +191,9 @@ export const apply = (namespace: string, docs: ReadonlyArray<{ readonly kind: st
       else if (doc.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace, body })
       else if (doc.kind === "Deployment") await apps.createNamespacedDeployment({ namespace, body })
       else if (doc.kind === "Service") await core.createNamespacedService({ namespace, body })
+      // sent as JSON as it is: the typed clients drop a NetworkPolicy's ingress[].from
+      else if (doc.kind === "PodDisruptionBudget" || doc.kind === "NetworkPolicy")
+        await createObject(kc, namespace, body)
       else throw new Error(`apply: no client for ${doc.kind}`)
     }
   })
