@@ -37,14 +37,57 @@ export interface DocumentCollection<A extends { readonly id: string }> {
   readonly insertIfAbsent: (document: A) => Effect.Effect<boolean, BotStoreError>
   /** Sets `fields` on the document with `id`, inserting `{id, ...fields}` when there is none. */
   readonly upsert: (id: string, fields: Omit<Partial<A>, "id">) => Effect.Effect<UpsertOutcome, BotStoreError>
+  /** Replaces the whole document with `id` by `document` (its `id` set to `id`), inserting it when there is none. */
+  readonly replace: (id: string, document: Record<string, unknown>) => Effect.Effect<void, BotStoreError>
   /** Deletes the document with this id; true when one was deleted. */
   readonly remove: (id: string) => Effect.Effect<boolean, BotStoreError>
+}
+
+/** One lifecycle event as ingest keeps it (docs/architecture.md, "Event ingest"). */
+export interface IngestedEvent {
+  /** The JetStream stream sequence: the order the API published in. */
+  readonly sequence: number
+  readonly kind: "created" | "updated" | "deleted"
+  /** When ingest first received it (epoch millis). */
+  readonly receivedAt: number
+  readonly config?: Readonly<Record<string, unknown>>
+  readonly custom?: unknown
+}
+
+/**
+ * What ingest knows of one bot or schedule: the document as it was before the events kept here (`null`: none),
+ * the events the stream may still deliver, and the sequence up to which older events were folded into `base`.
+ */
+export interface IngestRecord {
+  /** `bot:<id>` or `schedule:<id>`. */
+  readonly key: string
+  /** Bumped by every write; writes compare it (two replicas may apply events of one bot at once). */
+  readonly revision: number
+  readonly base: Readonly<Record<string, unknown>> | null
+  /** Events with a sequence at or below this are already in `base`. */
+  readonly foldedThrough: number
+  readonly events: ReadonlyArray<IngestedEvent>
+  /** After this (epoch millis) no event of the key can still be delivered, and the record may go. */
+  readonly expiresAt: number
+}
+
+/** Ingest's own records, beside the0's collections (COMPATIBILITY.md, "Event ingest"). */
+export interface IngestLogService {
+  readonly get: (key: string) => Effect.Effect<Option.Option<IngestRecord>, BotStoreError>
+  /**
+   * Writes `record` when the stored one still has revision `expected` (`undefined`: when none is stored); false
+   * when another writer came first.
+   */
+  readonly put: (record: IngestRecord, expected: number | undefined) => Effect.Effect<boolean, BotStoreError>
+  /** Deletes every record that expired before `now`; how many. */
+  readonly prune: (now: number) => Effect.Effect<number, BotStoreError>
 }
 
 /** `bot_runner.bots` and `bot_scheduler.bot_schedules` (controller spec §2). */
 export interface BotStoreService {
   readonly bots: DocumentCollection<Bot>
   readonly schedules: DocumentCollection<BotSchedule>
+  readonly ingestLog: IngestLogService
 }
 
 export class BotStore extends Context.Tag("the0/BotStore")<BotStore, BotStoreService>() {}

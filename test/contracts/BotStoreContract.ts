@@ -74,6 +74,48 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         })
       )
 
+      it.effect("replace swaps the whole document, inserting it when missing", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const id = `${uniqueSuffix()}-r`
+          yield* store.bots.replace(id, { config: { v: 1 }, custom: { version: "1.0.0" }, extra: true })
+          yield* store.bots.replace(id, { id: "ignored", config: { v: 2 } })
+          const got = Option.getOrThrow(yield* store.bots.get(id))
+          expect(got.id).toBe(id)
+          expect(got.config).toEqual({ v: 2 })
+          expect(got.custom).toBeUndefined()
+          expect((got as Record<string, unknown>).extra).toBeUndefined()
+        })
+      )
+
+      it.effect("the ingest log writes only over the revision it read, and prunes what expired", () =>
+        Effect.gen(function* () {
+          const { ingestLog } = yield* BotStore
+          const key = `bot:${uniqueSuffix()}-log`
+          const record = {
+            key,
+            revision: 1,
+            base: null,
+            foldedThrough: 0,
+            events: [{ sequence: 7, kind: "created" as const, receivedAt: 1000, config: { a: 1 }, custom: { v: "1" } }],
+            expiresAt: 5_000
+          }
+          expect(yield* ingestLog.get(key)).toEqual(Option.none())
+          expect(yield* ingestLog.put(record, undefined)).toBe(true)
+          expect(yield* ingestLog.put({ ...record, revision: 9 }, undefined)).toBe(false)
+          expect(Option.getOrThrow(yield* ingestLog.get(key))).toEqual(record)
+          const next = { ...record, revision: 2, base: { id: "x", config: { b: 2 } }, foldedThrough: 7, events: [] }
+          expect(yield* ingestLog.put(next, 3)).toBe(false)
+          expect(yield* ingestLog.put(next, 1)).toBe(true)
+          expect(yield* ingestLog.put({ ...next, revision: 3 }, 1)).toBe(false)
+          expect(Option.getOrThrow(yield* ingestLog.get(key))).toEqual(next)
+          expect(yield* ingestLog.prune(4_999)).toBeGreaterThanOrEqual(0)
+          expect(Option.isSome(yield* ingestLog.get(key))).toBe(true)
+          expect(yield* ingestLog.prune(5_001)).toBeGreaterThanOrEqual(1)
+          expect(yield* ingestLog.get(key)).toEqual(Option.none())
+        })
+      )
+
       it.effect("listIds holds every document's id, disabled and undecodable ones too, per collection", () =>
         Effect.gen(function* () {
           const store = yield* BotStore

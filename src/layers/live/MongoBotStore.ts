@@ -26,6 +26,8 @@ import {
   BotStoreError,
   type BotStoreService,
   type DocumentCollection,
+  type IngestLogService,
+  type IngestRecord,
   type UpsertOutcome
 } from "../../services/BotStore.ts"
 import { attempt, retryTransient, type Target } from "./MongoCalls.ts"
@@ -157,6 +159,11 @@ const makeCollection = <A extends { readonly id: string }>(
         )
       )
     },
+    replace: (id, document) =>
+      retryTransient(
+        target,
+        attempt(target, "replaceOne", () => documents.replaceOne({ id }, { ...document, id }, { upsert: true }))
+      ).pipe(Effect.asVoid),
     remove: (id) =>
       retryTransient(
         target,
@@ -164,6 +171,50 @@ const makeCollection = <A extends { readonly id: string }>(
       ).pipe(Effect.map((result) => result.deletedCount > 0))
   }
 }
+/** Ingest's records, one per key (`_id`), in the bots' database (COMPATIBILITY.md, "Event ingest"). */
+export const ingestLogCollection = "runtime_ingest_log"
+
+const duplicateKey = (error: BotStoreError): boolean => error.cause instanceof MongoError && error.cause.code === 11000
+
+const makeIngestLog = (client: MongoClient, settings: Settings): IngestLogService => {
+  const database = settings.collections.bots.database
+  const target: Target = { collection: `${database}.${ingestLogCollection}`, settings }
+  const records: Collection<Document> = client.db(database).collection(ingestLogCollection)
+  const toRecord = (found: Document): IngestRecord => {
+    const { _id, ...rest } = found
+    return { ...(rest as Omit<IngestRecord, "key">), key: String(_id) }
+  }
+  return {
+    get: (key) =>
+      retryTransient(
+        target,
+        attempt(target, "findOne", (signal) => records.findOne({ _id: key as never }, { signal }))
+      ).pipe(Effect.map((found) => (found === null ? Option.none() : Option.some(toRecord(found))))),
+    put: (record, expected) => {
+      const { key, ...fields } = record
+      return expected === undefined
+        ? retryTransient(
+            target,
+            attempt(target, "insertOne", () => records.insertOne({ _id: key as never, ...fields }))
+          ).pipe(
+            Effect.as(true),
+            Effect.catchIf(duplicateKey, () => Effect.succeed(false))
+          )
+        : retryTransient(
+            target,
+            attempt(target, "updateOne", () =>
+              records.updateOne({ _id: key as never, revision: expected }, { $set: fields })
+            )
+          ).pipe(Effect.map((result) => result.matchedCount === 1))
+    },
+    prune: (now) =>
+      retryTransient(
+        target,
+        attempt(target, "deleteMany", () => records.deleteMany({ expiresAt: { $lt: now } }))
+      ).pipe(Effect.map((result) => result.deletedCount))
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Client, start-up and layers
 const newClient = (config: MongoBotStoreConfig): Effect.Effect<MongoClient, MongoConfigError> =>
@@ -264,7 +315,8 @@ export const make = (
     })
     return {
       bots: makeCollection(client, "bots", cachedDecoder(decodeBot), settings),
-      schedules: makeCollection(client, "schedules", cachedDecoder(decodeBotSchedule), settings)
+      schedules: makeCollection(client, "schedules", cachedDecoder(decodeBotSchedule), settings),
+      ingestLog: makeIngestLog(client, settings)
     }
   })
 

@@ -14,6 +14,8 @@ import {
   BotStoreError,
   type BotStoreService,
   type DocumentCollection,
+  type IngestLogService,
+  type IngestRecord,
   type UpsertOutcome
 } from "../../services/BotStore.ts"
 
@@ -104,6 +106,13 @@ export const make = Effect.sync(() => {
         documents[name][index] = next
         return "updated"
       }),
+    replace: (id, document) =>
+      Effect.map(check("replaceOne", name), () => {
+        const index = indexOf(name, id)
+        const next = { ...structuredClone(document), id }
+        if (index < 0) documents[name].push(next)
+        else documents[name][index] = next
+      }),
     remove: (id) =>
       Effect.map(check("deleteOne", name), () => {
         const index = indexOf(name, id)
@@ -113,9 +122,43 @@ export const make = Effect.sync(() => {
       })
   })
 
+  const records = new Map<string, IngestRecord>()
+  const logCheck = (operation: string) =>
+    Effect.suspend(() => {
+      if (down)
+        return Effect.fail(new BotStoreError({ operation, collection: "ingest log", detail: "server unreachable" }))
+      if (failures > 0) {
+        failures--
+        return Effect.fail(new BotStoreError({ operation, collection: "ingest log", detail: "injected failure" }))
+      }
+      return Effect.void
+    })
+  const ingestLog: IngestLogService = {
+    get: (key) =>
+      Effect.map(logCheck("findOne"), () => Option.fromNullable(records.get(key)).pipe(Option.map(structuredClone))),
+    put: (record, expected) =>
+      Effect.map(logCheck("updateOne"), () => {
+        if (records.get(record.key)?.revision !== expected) return false
+        records.set(record.key, structuredClone(record))
+        return true
+      }),
+    prune: (now) =>
+      Effect.map(logCheck("deleteMany"), () => {
+        let pruned = 0
+        for (const [key, record] of records) {
+          if (record.expiresAt < now) {
+            records.delete(key)
+            pruned++
+          }
+        }
+        return pruned
+      })
+  }
+
   const service: BotStoreService = {
     bots: collection("bots", cachedDecoder(decodeBot)),
-    schedules: collection("schedules", cachedDecoder(decodeBotSchedule))
+    schedules: collection("schedules", cachedDecoder(decodeBotSchedule)),
+    ingestLog
   }
   const control: MemoryBotStoreControl = {
     insertRaw: (name, document) => Effect.sync(() => void documents[name].push(structuredClone(document))),

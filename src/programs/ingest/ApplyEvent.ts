@@ -1,14 +1,13 @@
 /**
- * What one bot lifecycle event does to the store (controller spec §3.4), the0's semantics: `created` never
- * overwrites an existing document, `updated` sets config and custom (inserting when missing), `deleted` removes.
- * Schedules also get `next_execution_time`, recomputed when the cron expression changes.
+ * What one bot lifecycle event does to the store when it comes without a stream sequence (core NATS, no
+ * JetStream stream): the0's semantics (EventFold.ts) applied to the document as it is. Events from the durable
+ * consumer go through OrderedApply.ts instead.
  */
-import { Clock, Data, Effect, Either, Option } from "effect"
-import { type BotSchedule, cronExpression } from "../../domain/Bot.ts"
+import { Clock, Data, Effect, Option } from "effect"
 import { type BotEvent, decodeBotEvent, type EventKind, type EventTarget, parseSubject } from "../../domain/BotEvent.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import { BotStore, type BotStoreError, type DocumentCollection } from "../../services/BotStore.ts"
-import { nextExecutionTime } from "../manifests/Cron.ts"
+import { eventFields, scheduleTime } from "./EventFold.ts"
 
 export class UnknownSubject extends Data.TaggedError("UnknownSubject")<{ readonly subject: string }> {
   override get message(): string {
@@ -16,28 +15,22 @@ export class UnknownSubject extends Data.TaggedError("UnknownSubject")<{ readonl
   }
 }
 
-export type Outcome = "inserted" | "updated" | "unchanged" | "exists" | "deleted" | "absent"
+/** What an event did; `duplicate`: delivered before; `superseded`: a later event of the same bot already decided. */
+export type Outcome =
+  | "inserted"
+  | "updated"
+  | "unchanged"
+  | "exists"
+  | "deleted"
+  | "absent"
+  | "duplicate"
+  | "superseded"
 
 export interface Applied {
   readonly target: EventTarget
   readonly kind: EventKind
   readonly id: string
   readonly outcome: Outcome
-}
-
-const fields = (event: BotEvent) => ({
-  ...(event.config === undefined ? {} : { config: event.config }),
-  ...(event.custom === undefined ? {} : { custom: event.custom })
-})
-
-const scheduleFields = (event: BotEvent, previous: Option.Option<BotSchedule>, now: Date) => {
-  const cron = cronExpression(event)
-  const unchanged = Option.isSome(previous) && cronExpression(previous.value) === cron
-  if (cron === undefined || unchanged) return fields(event)
-  return Either.match(nextExecutionTime(cron, now), {
-    onLeft: () => fields(event),
-    onRight: (next) => ({ ...fields(event), next_execution_time: next })
-  })
 }
 
 const write = <A extends { readonly id: string }>(
@@ -69,9 +62,12 @@ export const applyEvent = (
     const now = new Date(yield* Clock.currentTimeMillis)
     const outcome =
       route.target === "bot"
-        ? yield* write(store.bots, route.kind, event, () => Effect.succeed(fields(event)))
+        ? yield* write(store.bots, route.kind, event, () => Effect.succeed(eventFields(event)))
         : yield* write(store.schedules, route.kind, event, (previous) =>
-            Effect.succeed(scheduleFields(event, previous, now))
+            Effect.succeed({
+              ...eventFields(event),
+              ...scheduleTime(Option.getOrUndefined(previous), eventFields(event), now)
+            })
           )
     return { target: route.target, kind: route.kind, id: event.id, outcome }
   })
