@@ -46,6 +46,11 @@ const make = () => {
       "controller"
     ]),
     massDeleteBlocked: gauge("the0_mass_delete_blocked", "1 while orphan deletions are held back", ["controller"]),
+    objectsAwaitingMigration: gauge(
+      "the0_objects_awaiting_migration",
+      "Objects made by the0's controller (no document-hash annotation) not yet replaced or updated",
+      ["controller"]
+    ),
     resyncs: counter("the0_resync_total", "Full resyncs by outcome", ["controller", "outcome"]),
     resyncSeconds: histogram("the0_resync_duration_seconds", "Full resync duration", ["controller"], latency),
     leader: gauge("the0_leader", "1 while this replica holds the lease", []),

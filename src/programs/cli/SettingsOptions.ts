@@ -134,7 +134,12 @@ export const controllerOptions: Options.Options<ControllerSettings.ControllerSet
     "Full resync interval, the safety net behind events and watches"
   ),
   workers: integer("workers", "WORKERS", d.workers, "Reconcile workers per controller"),
-  rollLimit: integer("roll-limit", "ROLL_LIMIT", d.rollLimit, "Pods recreated at once for a template-only change"),
+  rollLimit: integer(
+    "roll-limit",
+    "ROLL_LIMIT",
+    d.rollLimit,
+    "Pods recreated at once for a template-only change or to replace Pods made by the0's controller"
+  ),
   allowMassDelete: flag(
     "allow-mass-delete",
     "ALLOW_MASS_DELETE",

@@ -16,7 +16,7 @@ import { Metrics } from "../Metrics.ts"
 import type { ControllerSettings } from "./ControllerSettings.ts"
 import * as Informer from "./Informer.ts"
 import type { OwnedKind } from "./OwnedKinds.ts"
-import { type Action, type Desired, plan } from "./Plan.ts"
+import { type Action, type Desired, madeByThe0, plan, rolledReasons } from "./Plan.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
 export interface ControllerState {
@@ -64,6 +64,15 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       }
     )
 
+    /** Names of live objects made by the0's controller (no document hash), replaced or updated once each. */
+    const awaitingMigration = new Set<string>()
+    const track = (object: KindMap[K], gone: boolean) => {
+      if (!gone && object.metadata.deletionTimestamp === undefined && madeByThe0(object))
+        awaitingMigration.add(object.metadata.name)
+      else awaitingMigration.delete(object.metadata.name)
+      metrics.objectsAwaitingMigration.set({ controller: name }, awaitingMigration.size)
+    }
+
     const informer = yield* Informer.make(
       spec.kind,
       {
@@ -73,7 +82,8 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         watchdog: settings.watchdog
       },
       {
-        event: (_type, object) => {
+        event: (type, object) => {
+          track(object, type === "DELETED")
           const id = object.metadata.labels?.[spec.idLabel]
           return id === undefined ? Effect.void : queue.add(id)
         },
@@ -92,6 +102,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     let notifySeq = 0
     let firstResyncDone = false
     let massDeleteBlocked = false
+    let migrating = false
 
     const desiredOf = (document: D): Desired<KindMap[K]> => {
       if (!isEnabled(document)) return { _tag: "Absent" }
@@ -136,7 +147,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         onChange: spec.onChange,
         fingerprintAnnotation: spec.fingerprintAnnotation,
         orphanDeletesAllowed: firstResyncDone && !massDeleteBlocked,
-        templateRollAllowed: rolling.has(id) || rolling.size < settings.rollLimit
+        rollAllowed: rolling.has(id) || rolling.size < settings.rollLimit
       })
 
     /** A roll is over once the key runs its desired object (Running, for Pods) or wants nothing. */
@@ -175,6 +186,8 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
           return api.update(spec.kind, namespace, action.object).pipe(
             Effect.tap((updated) => {
               informer.observeWrite(updated as KindMap[K])
+              // the cache skips the watch event of our own write: a CronJob made by the0 is migrated here
+              track(informer.get(updated.metadata.name) ?? (updated as KindMap[K]), false)
               metrics.objectsUpdated.inc({ kind: spec.kind })
             }),
             Effect.asVoid
@@ -183,12 +196,20 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
           return api
             .delete(spec.kind, namespace, action.name, { ...spec.deleteOptions, preconditions: { uid: action.uid } })
             .pipe(
+              Effect.tap(() => metrics.objectsDeleted.inc({ kind: spec.kind, reason: action.reason })),
+              Effect.andThen(Effect.logInfo(`deleted ${spec.kind} ${action.name} (${action.reason})`)),
               Effect.catchTag("KubeNotFound", () => Effect.void),
-              Effect.tap(() => {
-                metrics.objectsDeleted.inc({ kind: spec.kind, reason: action.reason })
-                if (action.reason === "template") rolling.add(id)
-              }),
-              Effect.andThen(Effect.logInfo(`deleted ${spec.kind} ${action.name} (${action.reason})`))
+              Effect.andThen(
+                Effect.clockWith((clock) =>
+                  Effect.sync(() =>
+                    informer.observeDelete(
+                      action.name,
+                      action.uid,
+                      new Date(clock.unsafeCurrentTimeMillis()).toISOString()
+                    )
+                  )
+                )
+              )
             )
         case "Wait":
           return Effect.sync(() => {
@@ -210,8 +231,25 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       Effect.gen(function* () {
         const desired = yield* readDesired(id)
         yield* settleRoll(id, desired)
-        for (const action of planFor(id, desired)) yield* act(id, action)
+        const actions = planFor(id, desired)
+        // the slot is taken with the plan, before any call: workers planning meanwhile see it spent
+        if (actions.some((a) => a._tag === "Delete" && rolledReasons.has(a.reason))) rolling.add(id)
+        for (const action of actions) yield* act(id, action)
       }).pipe(Effect.annotateLogs({ controller: name, key: id }))
+
+    /** Where the migration from the0's objects stands: at start, then at every resync until it is done. */
+    const reportMigration = Effect.suspend(() => {
+      const left = awaitingMigration.size
+      const wasMigrating = migrating
+      migrating = left > 0
+      if (left > 0)
+        return Effect.logInfo(
+          spec.onChange === "recreate"
+            ? `migrating ${left} ${spec.kind}s made by the0, ${settings.rollLimit} at a time`
+            : `updating ${left} ${spec.kind}s made by the0 in place`
+        )
+      return wasMigrating ? Effect.logInfo(`every ${spec.kind} made by the0 has been migrated`) : Effect.void
+    })
 
     const resync = Effect.gen(function* () {
       const started = Date.now()
@@ -241,6 +279,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       for (const [id, desired] of next) if ((notifiedAt.get(id) ?? -1) <= startSeq) known.set(id, desired)
       for (const id of built.keys()) if (!next.has(id)) built.delete(id)
       firstResyncDone = true
+      yield* reportMigration
       let invalid = 0
       for (const [id, desired] of next) {
         if (desired._tag === "Invalid") invalid++
@@ -272,6 +311,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       resync,
       run: Effect.gen(function* () {
         yield* informer.synced
+        yield* Effect.annotateLogs(reportMigration, { controller: name })
         yield* queue.run((id) => Effect.as(reconcile(id), Option.none()))
         yield* Effect.forkScoped(Effect.repeat(resync, Schedule.spaced(Duration.decode(settings.resyncInterval))))
       }),

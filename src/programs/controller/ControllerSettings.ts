@@ -9,7 +9,10 @@ export interface ControllerSettings {
   /** the0's `--reconcile-interval`: the periodic full resync, the safety net behind events and watches. */
   readonly resyncInterval: Duration.DurationInput
   readonly workers: number
-  /** Template-only changes (a new runtime image...) recreate at most this many Pods at a time. */
+  /**
+   * Template-only changes (a new runtime image...) and the replacement of Pods made by the0's controller recreate
+   * at most this many Pods at a time.
+   */
   readonly rollLimit: number
   /** Operator override: let a resync delete more than max(10, 50 %) of the managed objects. */
   readonly allowMassDelete: boolean

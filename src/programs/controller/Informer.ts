@@ -38,6 +38,11 @@ export interface Informer<K extends Kind> {
   readonly synced: Effect.Effect<void>
   /** Puts the answer of our own write into the cache, unless the cache already holds a newer version. */
   readonly observeWrite: (object: KindMap[K]) => void
+  /**
+   * Marks the object we just deleted terminating (since `at`, an ISO time) until the watch brings its next
+   * version, so that a pass before that does not delete it again. Another uid under that name is left alone.
+   */
+  readonly observeDelete: (name: string, uid: string, at: string) => void
 }
 
 class WatchSilent extends Data.TaggedError("WatchSilent")<{}> {}
@@ -201,6 +206,11 @@ export const make = <K extends Kind>(
         const current = cache.get(object.metadata.name)
         if (current === undefined || newer(object.metadata.resourceVersion, current.metadata.resourceVersion))
           Effect.runSync(put(current === undefined ? "ADDED" : "MODIFIED", object, false))
+      },
+      observeDelete: (name, uid, at) => {
+        const current = cache.get(name)
+        if (current?.metadata.uid === uid && current.metadata.deletionTimestamp === undefined)
+          cache.set(name, { ...current, metadata: { ...current.metadata, deletionTimestamp: at } })
       }
     } satisfies Informer<K>
   })

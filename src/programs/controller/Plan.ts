@@ -17,7 +17,9 @@ export type Desired<O extends Owned> =
   | { readonly _tag: "Invalid"; readonly error: ManifestError }
   | { readonly _tag: "Present"; readonly object: O }
 
-export type DeleteReason = "orphan" | "changed" | "template" | "terminal" | "duplicate"
+export type DeleteReason = "orphan" | "changed" | "template" | "migration" | "terminal" | "duplicate"
+/** Deletions that take one of the roll limit's slots until the replacement runs. */
+export const rolledReasons: ReadonlySet<DeleteReason> = new Set(["template", "migration"])
 export type WaitReason = "terminating" | "roll-limit" | "mass-delete-guard"
 
 export type Action<O extends Owned> =
@@ -36,8 +38,11 @@ export interface PlanInput<O extends Owned> {
   readonly fingerprintAnnotation: string
   /** False until a full desired read has confirmed absences, and while a mass deletion is refused. */
   readonly orphanDeletesAllowed: boolean
-  /** False when the template roll-out budget is spent (a template-only change must wait its turn). */
-  readonly templateRollAllowed: boolean
+  /**
+   * False when the roll-out budget is spent: a template-only change, or the replacement of a Pod made by the0
+   * (no document hash), must wait its turn.
+   */
+  readonly rollAllowed: boolean
 }
 
 const terminalPhases = new Set(["Succeeded", "Failed", "Unknown"])
@@ -48,6 +53,9 @@ const isTerminal = (object: Owned): boolean =>
   object.kind === "Pod" && object.status?.phase !== undefined && terminalPhases.has(object.status.phase)
 
 const annotation = (object: Owned, key: string): string | undefined => object.metadata.annotations?.[key]
+
+/** Made by the0's controller: ours always carry the document hash. */
+export const madeByThe0 = (object: Owned): boolean => annotation(object, Annotation.documentHash) === undefined
 
 const remove = <O extends Owned>(object: O, reason: DeleteReason): Action<O> => ({
   _tag: "Delete",
@@ -90,9 +98,10 @@ export const plan = <O extends Owned>(input: PlanInput<O>): ReadonlyArray<Action
         }
         return [...duplicates, { _tag: "Update", object }]
       }
-      if (templateOnly && !isTerminal(keep) && !input.templateRollAllowed)
-        return [...duplicates, { _tag: "Wait", reason: "roll-limit" }]
-      return [...duplicates, remove(keep, isTerminal(keep) ? "terminal" : templateOnly ? "template" : "changed")]
+      if (isTerminal(keep)) return [...duplicates, remove(keep, "terminal")]
+      const paced = templateOnly ? "template" : madeByThe0(keep) ? "migration" : undefined
+      if (paced === undefined) return [...duplicates, remove(keep, "changed")]
+      return [...duplicates, input.rollAllowed ? remove(keep, paced) : { _tag: "Wait", reason: "roll-limit" }]
     }
   }
 }

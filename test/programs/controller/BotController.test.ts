@@ -1,6 +1,6 @@
 /** The Bot Controller against the fake cluster: the0's controller cases (§10) and our rails. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, TestClock } from "effect"
+import { Effect, Either, Layer, TestClock } from "effect"
 import { Annotation, Label, ManagedBy } from "../../../src/domain/Labels.ts"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
@@ -10,7 +10,7 @@ import { botPods } from "../../../src/programs/controller/OwnedKinds.ts"
 import { Metrics } from "../../../src/programs/Metrics.ts"
 import { BotStore } from "../../../src/services/BotStore.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
-import { bot, ns, podNames, pods, putBot, settings, settle, world } from "./ControllerEnv.ts"
+import { bot, captureLogs, ns, podNames, pods, putBot, settings, settle, world } from "./ControllerEnv.ts"
 
 const started = (s = settings) =>
   Effect.gen(function* () {
@@ -213,6 +213,46 @@ describe("Bot Controller", () => {
       expect(yield* podNames).toEqual(["bot-foreign"])
     }).pipe(Effect.provide(world()))
   )
+
+  it.scoped("a pass before the watch reports our deletion does not delete again, nor create", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function* () {
+      yield* putBot(bot("x1", { risk: 1 }))
+      const controller = yield* started()
+      const cluster = yield* MemoryCluster
+      yield* cluster.resetCallCounts
+      yield* cluster.silenceWatches
+      yield* putBot(bot("x1", { risk: 2 }))
+      yield* controller.notify("x1")
+      yield* settle
+      yield* controller.notify("x1")
+      yield* settle
+      const calls = yield* cluster.callCounts
+      expect([calls.delete, calls.create]).toEqual([1, 0])
+      expect(yield* metric("the0_objects_deleted_total")).toContain(
+        'the0_objects_deleted_total{kind="Pod",reason="changed"} 1'
+      )
+      expect(lines.filter((l) => l.startsWith("deleted"))).toEqual(["deleted Pod bot-x1 (changed)"])
+    }).pipe(Effect.provide(Layer.merge(world({ autoRun: true, autoTerminate: false }), captureLogs(lines))))
+  })
+
+  it.scoped("a Pod already gone when we delete it is neither counted nor logged as deleted, and no error", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function* () {
+      yield* putBot(bot("g1"))
+      const controller = yield* started()
+      const cluster = yield* MemoryCluster
+      yield* cluster.silenceWatches
+      yield* cluster.direct.delete("Pod", ns, "bot-g1", { gracePeriodSeconds: 0 })
+      yield* (yield* BotStore).bots.remove("g1")
+      yield* controller.notify("g1")
+      yield* settle
+      expect((yield* cluster.callCounts).delete).toBe(1)
+      expect(yield* metric("the0_objects_deleted_total")).not.toContain('reason="orphan"')
+      expect(yield* metric("the0_reconcile_total")).not.toContain('outcome="error"')
+      expect(lines.filter((l) => l.startsWith("deleted"))).toEqual([])
+    }).pipe(Effect.provide(Layer.merge(world(), captureLogs(lines))))
+  })
 
   it.scoped("a failing create is retried with backoff until it succeeds", () =>
     Effect.gen(function* () {

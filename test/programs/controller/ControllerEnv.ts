@@ -1,5 +1,5 @@
 /** The world a controller test runs in: the fake cluster with a kubelet, the memory store, metrics. */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import type { Bot, BotSchedule } from "../../../src/domain/Bot.ts"
 import * as MemoryBotStore from "../../../src/layers/memory/MemoryBotStore.ts"
 import * as MemoryJobController from "../../../src/layers/memory/MemoryJobController.ts"
@@ -20,6 +20,15 @@ export const settings: ControllerSettings.ControllerSettings = {
 export const world = (kubelet: MemoryKubelet.KubeletOptions = { autoRun: true, autoTerminate: true }) =>
   Layer.mergeAll(MemoryKubelet.layer(kubelet), MemoryJobController.layer(ns)).pipe(
     Layer.provideMerge(Layer.mergeAll(MemoryKubeApi.layer(), MemoryBotStore.layer, Metrics.layer))
+  )
+
+/** Collects the message of every log line into `lines`, instead of printing it. */
+export const captureLogs = (lines: Array<string>) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
   )
 
 /** Lets forked fibers (watches, workers, simulators) run to quiescence without moving the clock. */

@@ -134,6 +134,32 @@ describe("Informer", () => {
       }).pipe(Effect.provide(MemoryKubeApi.layer()))
   )
 
+  it.scoped(
+    "an object we deleted reads as terminating until the watch brings its next version; another uid is left alone",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const cluster = yield* MemoryCluster
+        const informer = yield* Informer.make("Pod", options)
+        yield* informer.synced
+        const created = yield* api.create("Pod", ns, pod("mine", { managed: "yes", bot: "1" }))
+        yield* api.create("Pod", ns, pod("other", { managed: "yes", bot: "2" }))
+        yield* settle
+        yield* cluster.silenceWatches
+        yield* api.delete("Pod", ns, "mine")
+        informer.observeDelete("other", "not-its-uid", "2026-01-01T00:00:00.000Z")
+        informer.observeDelete("mine", created.metadata.uid ?? "", "2026-01-01T00:00:00.000Z")
+        expect(informer.get("mine")?.metadata.deletionTimestamp).toBe("2026-01-01T00:00:00.000Z")
+        expect(informer.byLabel("bot", "1").map((p) => p.metadata.deletionTimestamp)).toEqual([
+          "2026-01-01T00:00:00.000Z"
+        ])
+        expect(informer.get("other")?.metadata.deletionTimestamp).toBeUndefined()
+        yield* cluster.dropWatches("end")
+        yield* settle
+        expect(names(informer)).toEqual(["other"])
+      }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
   it.scoped("a failing list is retried until it succeeds", () =>
     Effect.gen(function* () {
       const cluster = yield* MemoryCluster
