@@ -57,6 +57,11 @@ const make = () => {
     leaderTransitions: counter("the0_leader_transitions_total", "Times this replica gained or lost the lease", ["to"]),
     events: counter("the0_events_total", "Bot lifecycle events by subject and outcome", ["subject", "outcome"]),
     eventBusConnected: gauge("the0_event_bus_connected", "1 while connected to NATS", []),
+    ingestCaughtUp: gauge(
+      "the0_ingest_caught_up",
+      "1 once event ingest has applied the backlog the stream held at start; the controllers act only then",
+      []
+    ),
     credentialsSecretWritable: gauge(
       "the0_minio_credentials_secret_writable",
       "0 while the leader cannot write the MinIO credentials Secret it owns (permission or API error), else 1",

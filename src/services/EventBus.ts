@@ -30,6 +30,16 @@ export interface DurableMessage extends Message {
 export interface StreamConfig {
   readonly name: string
   readonly subjects: ReadonlyArray<string>
+  /** How long the stream keeps a message (0 or absent: no limit). */
+  readonly maxAgeMillis?: number
+}
+
+/** A stream as it is now. */
+export interface StreamInfo extends StreamConfig {
+  /** The sequence of the last message stored (0: none yet). */
+  readonly lastSequence: number
+  /** How long the stream keeps a message (0: no limit). */
+  readonly maxAgeMillis: number
 }
 
 export interface ConsumerConfig {
@@ -38,6 +48,16 @@ export interface ConsumerConfig {
   readonly filterSubjects?: ReadonlyArray<string>
   /** How long a delivered message may stay unacked before it is redelivered. */
   readonly ackWaitMillis?: number
+  /** Where a durable that does not exist yet starts: the stream's first message (default) or its next one. */
+  readonly deliverFrom?: "all" | "new"
+}
+
+/** A durable consumer's position. */
+export interface ConsumerState {
+  /** Every message of the stream up to this sequence has been acked (or is not for this consumer). */
+  readonly ackFloor: number
+  /** Messages for this consumer not delivered yet. */
+  readonly pending: number
 }
 
 export type ConnectionState = "connected" | "reconnecting" | "closed"
@@ -52,8 +72,13 @@ export interface EventBusService {
   readonly subscribe: (subject: string, options?: { readonly queue?: string }) => Stream.Stream<Message, EventBusError>
   /** Creates the stream, or updates its subjects when it exists. */
   readonly ensureStream: (config: StreamConfig) => Effect.Effect<void, EventBusError>
-  readonly streamInfo: (name: string) => Effect.Effect<Option.Option<StreamConfig>, EventBusError>
-  /** Delivers from the durable consumer's position (created at the stream's start when new). */
+  readonly streamInfo: (name: string) => Effect.Effect<Option.Option<StreamInfo>, EventBusError>
+  /** The durable's position; none when it does not exist. */
+  readonly consumerState: (
+    stream: string,
+    durable: string
+  ) => Effect.Effect<Option.Option<ConsumerState>, EventBusError>
+  /** Delivers from the durable consumer's position (created where `deliverFrom` says when new). */
   readonly consume: (config: ConsumerConfig) => Stream.Stream<DurableMessage, EventBusError>
   readonly connectionState: Effect.Effect<ConnectionState>
 }

@@ -192,7 +192,9 @@ export const eventBusContract = (name: string, layer: Layer.Layer<EventBus, unkn
         const bus = yield* EventBus
         const { base, stream, durable } = names()
         yield* bus.ensureStream({ name: stream, subjects: [`${base}.bot.*`] })
-        expect(yield* bus.streamInfo(stream)).toEqual(Option.some({ name: stream, subjects: [`${base}.bot.*`] }))
+        expect(yield* bus.streamInfo(stream)).toEqual(
+          Option.some({ name: stream, subjects: [`${base}.bot.*`], lastSequence: 0, maxAgeMillis: 0 })
+        )
         expect(yield* bus.streamInfo(`${stream}_MISSING`)).toEqual(Option.none())
         yield* bus.publish(`${base}.bot.created`, bytes("a"))
         yield* bus.publish(`${base}.bot-schedule.created`, bytes("not captured"))
@@ -208,7 +210,9 @@ export const eventBusContract = (name: string, layer: Layer.Layer<EventBus, unkn
 
         const subjects = [`${base}.bot.*`, `${base}.bot-schedule.*`]
         yield* bus.ensureStream({ name: stream, subjects })
-        expect(yield* bus.streamInfo(stream)).toEqual(Option.some({ name: stream, subjects }))
+        expect(yield* bus.streamInfo(stream)).toEqual(
+          Option.some({ name: stream, subjects, lastSequence: 3, maxAgeMillis: 0 })
+        )
         yield* bus.publish(`${base}.bot-schedule.updated`, bytes("d"))
         const all = yield* until(seen, atLeast(4))
         yield* quiet
@@ -231,7 +235,7 @@ export const eventBusContract = (name: string, layer: Layer.Layer<EventBus, unkn
         expect(yield* bus.streamInfo(`${stream}_B`)).toEqual(Option.none())
         yield* bus.ensureStream({ name: `${stream}_B`, subjects: [`${base}.b.>`, `${base}.a`] })
         expect(yield* bus.streamInfo(`${stream}_B`)).toEqual(
-          Option.some({ name: `${stream}_B`, subjects: [`${base}.b.>`, `${base}.a`] })
+          Option.some({ name: `${stream}_B`, subjects: [`${base}.b.>`, `${base}.a`], lastSequence: 0, maxAgeMillis: 0 })
         )
         const dotted = yield* Effect.flip(bus.ensureStream({ name: `${stream}.C`, subjects: [`${base}.c`] }))
         expect(dotted._tag).toBe("EventBusError")
@@ -268,6 +272,53 @@ export const eventBusContract = (name: string, layer: Layer.Layer<EventBus, unkn
           { subject: `${base}.bot-schedule.created`, data: "4", sequence: 4, deliveryCount: 1 }
         ])
         expect((yield* fresh).map((m) => m.sequence)).toEqual([1, 2, 3, 4])
+      }))
+
+    test("reports a durable's ack floor and pending count, and starts a new durable at the head when asked", () =>
+      Effect.gen(function* () {
+        const bus = yield* EventBus
+        const { base, stream, durable } = names()
+        yield* bus.ensureStream({ name: stream, subjects: [`${base}.>`], maxAgeMillis: 3_600_000 })
+        for (const n of ["1", "2", "3"]) yield* bus.publish(`${base}.bot.created`, bytes(n))
+        expect(Option.map(yield* bus.streamInfo(stream), (i) => [i.lastSequence, i.maxAgeMillis])).toEqual(
+          Option.some([3, 3_600_000])
+        )
+        expect(yield* bus.consumerState(stream, durable)).toEqual(Option.none())
+        const held: Array<DurableMessage> = []
+        const consumer = yield* Effect.fork(
+          bus
+            .consume({ stream, durable, ackWaitMillis: 30_000 })
+            .pipe(Stream.runForEach((m) => Effect.sync(() => held.push(m))))
+        )
+        const position = () => Effect.orDie(Effect.map(bus.consumerState(stream, durable), Option.getOrThrow))
+        yield* until(
+          Effect.sync(() => held.length),
+          (n) => n >= 3
+        )
+        expect((yield* position()).ackFloor).toBe(0)
+        yield* (held[0] as DurableMessage).ack
+        yield* (held[2] as DurableMessage).ack
+        yield* until(position(), (p) => p.ackFloor === 1)
+        yield* (held[1] as DurableMessage).ack
+        yield* until(position(), (p) => p.ackFloor === 3)
+        yield* Fiber.interrupt(consumer)
+        yield* bus.publish(`${base}.bot.created`, bytes("4"))
+        yield* until(position(), (p) => p.pending === 1)
+
+        const fromHead = yield* record(
+          bus.consume({ stream, durable: `${durable}_new`, deliverFrom: "new" }).pipe(Stream.tap((m) => m.ack))
+        )
+        yield* until(
+          Effect.orDie(Effect.map(bus.consumerState(stream, `${durable}_new`), Option.isSome)),
+          (exists) => exists
+        )
+        expect(Option.map(yield* bus.consumerState(stream, `${durable}_new`), (p) => p.ackFloor)).toEqual(
+          Option.some(4)
+        )
+        yield* bus.publish(`${base}.bot.created`, bytes("5"))
+        yield* until(fromHead, atLeast(1))
+        yield* quiet
+        expect((yield* fromHead).map((m) => [m.sequence, text(m)])).toEqual([[5, "5"]])
       }))
 
     test("redelivers a message that is not acked within the ack wait, then not after it is acked", () =>

@@ -27,6 +27,7 @@ export const layer = (config: NatsConfig): Layer.Layer<EventBus> =>
         subscribe: (subject, options) => Stream.unwrap(Effect.map(connected, (b) => b.subscribe(subject, options))),
         ensureStream: (stream) => Effect.flatMap(connected, (b) => b.ensureStream(stream)),
         streamInfo: (name) => Effect.flatMap(connected, (b) => b.streamInfo(name)),
+        consumerState: (stream, durable) => Effect.flatMap(connected, (b) => b.consumerState(stream, durable)),
         consume: (consumer) => Stream.unwrap(Effect.map(connected, (b) => b.consume(consumer))),
         connectionState: Effect.flatMap(Deferred.poll(ready), (bus) =>
           Option.isSome(bus)

@@ -53,7 +53,7 @@ export const makeConsume = ({
   prefetch,
   online
 }: DurableConsumerDeps): ((config: ConsumerConfig) => Stream.Stream<DurableMessage, EventBusError>) => {
-  /** The durable as configured: created (from the stream's start) when missing, its filter and ack wait updated. */
+  /** The durable as configured: created (where `deliverFrom` says) when missing, its filter and ack wait updated. */
   const ensureConsumer = (config: ConsumerConfig) =>
     Effect.gen(function* () {
       const filter = [...(config.filterSubjects ?? [])]
@@ -78,7 +78,7 @@ export const makeConsume = ({
             jsm.consumers.add(config.stream, {
               durable_name: config.durable,
               ack_policy: AckPolicy.Explicit,
-              deliver_policy: DeliverPolicy.All,
+              deliver_policy: config.deliverFrom === "new" ? DeliverPolicy.New : DeliverPolicy.All,
               ack_wait: ackWait,
               ...filterConfig
             })

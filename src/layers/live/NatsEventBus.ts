@@ -17,22 +17,31 @@
  * Its parts: `NatsConfig` (settings), `NatsCalls` (the client as Effects), `NatsDurableConsumer` (JetStream
  * durable consumption).
  */
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import {
+  JetStreamApiCodes,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager
+} from "@nats-io/jetstream"
 import { connect, type NatsConnection, type Status, type Subscription } from "@nats-io/transport-node"
 import { Duration, Effect, Layer, Option, Ref, Schedule, type Scope, Stream } from "effect"
 import {
   type ConnectionState,
+  type ConsumerState,
   EventBus,
   EventBusError,
   type EventBusService,
   type Message,
-  type StreamConfig
+  type StreamConfig,
+  type StreamInfo
 } from "../../services/EventBus.ts"
 import {
   call,
   fail,
   failure,
   fromIterator,
+  isApiError,
   requestTimeoutMillis,
   sameSubjects,
   streamNotFound,
@@ -220,7 +229,8 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
           Effect.catchIf(streamNotFound, () => Effect.succeedNone)
         )
         if (Option.isNone(existing)) {
-          yield* call("ensureStream", () => jsm.streams.add({ name: config.name, subjects }))
+          const maxAge = config.maxAgeMillis === undefined ? {} : { max_age: config.maxAgeMillis * 1_000_000 }
+          yield* call("ensureStream", () => jsm.streams.add({ name: config.name, subjects, ...maxAge }))
           yield* Effect.logInfo(`JetStream stream ${config.name} created on ${subjects.join(", ")}`)
         } else if (!sameSubjects(existing.value.config.subjects ?? [], subjects)) {
           // update() merges into the current configuration: retention, storage, max age... are kept.
@@ -233,8 +243,29 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
       Effect.zipRight(
         online("streamInfo"),
         call("streamInfo", () => jsm.streams.info(name)).pipe(
-          Effect.map((info) => Option.some<StreamConfig>({ name, subjects: info.config.subjects ?? [] })),
+          Effect.map((info) =>
+            Option.some<StreamInfo>({
+              name,
+              subjects: info.config.subjects ?? [],
+              lastSequence: info.state.last_seq,
+              maxAgeMillis: Math.floor(info.config.max_age / 1_000_000)
+            })
+          ),
           Effect.catchIf(streamNotFound, () => Effect.succeedNone)
+        )
+      )
+
+    const consumerState = (stream: string, durable: string) =>
+      Effect.zipRight(
+        online("consumerState"),
+        call("consumerState", () => jsm.consumers.info(stream, durable)).pipe(
+          Effect.map((info) =>
+            Option.some<ConsumerState>({ ackFloor: info.ack_floor.stream_seq, pending: info.num_pending })
+          ),
+          Effect.catchIf(
+            (e) => isApiError(e, JetStreamApiCodes.ConsumerNotFound) || streamNotFound(e),
+            () => Effect.succeedNone
+          )
         )
       )
 
@@ -245,6 +276,7 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
       subscribe,
       ensureStream,
       streamInfo,
+      consumerState,
       consume,
       connectionState: Ref.get(state)
     } satisfies EventBusService

@@ -2,8 +2,8 @@
  * An in-memory EventBus that behaves like NATS core plus JetStream, for tests, benchmarks and the embedded mode.
  *
  * Core: subjects are `.`-separated tokens, `*` matches one token and `>` one or more trailing tokens; a subscription
- * sees only messages published after it started; each queue group (by name) gets a message once, handed to its
- * members in turn. JetStream: a stream stores every message published to its subjects, numbered from 1; a durable
+ * sees only messages published after it started; each queue group (by name) gets a message once, handed to one of
+ * its members at random, as NATS does. JetStream: a stream stores every message published to its subjects, numbered from 1; a durable
  * consumer keeps its position and its unacked (pending) messages between runs, redelivers a message when its ack wait
  * runs out or when it is nak'ed, and shares its messages among concurrent runs.
  *
@@ -20,10 +20,12 @@ import {
   EventBusError,
   type EventBusService,
   type Message,
-  type StreamConfig
+  type StreamConfig,
+  type StreamInfo
 } from "../../services/EventBus.ts"
 import {
   claim,
+  consumerPosition,
   error,
   initial,
   offline,
@@ -83,7 +85,9 @@ export const makeWithControl: Effect.Effect<{
       const [targets, stored] = yield* transact((s) => {
         const failure = asPeer ? undefined : offline(s, "publish")
         if (failure !== undefined) return failure
-        const [targets, next, stored] = route(s, message, s.connection === "connected")
+        const [targets, next, stored] = route(s, message, s.connection === "connected", (n) =>
+          Math.floor(Math.random() * n)
+        )
         return [[targets, stored] as const, next]
       })
       yield* Effect.forEach(targets, (t) => Queue.offer(t.inbox, { subject, data: message.data.slice() }), {
@@ -136,16 +140,30 @@ export const makeWithControl: Effect.Effect<{
         if (clash) return error("ensureStream", `subjects of ${config.name} overlap ${clash} of stream ${name}`)
       }
       const log = s.streams.get(config.name)?.log ?? Chunk.empty()
-      return [undefined, { ...s, streams: new Map(s.streams).set(config.name, { subjects, log }) }]
+      const maxAgeMillis = config.maxAgeMillis ?? 0
+      return [undefined, { ...s, streams: new Map(s.streams).set(config.name, { subjects, log, maxAgeMillis }) }]
     })
 
   const streamInfo = (name: string) =>
     transact((s) => {
       const found = Option.map(
         Option.fromNullable(s.streams.get(name)),
-        ({ subjects }): StreamConfig => ({ name, subjects })
+        ({ subjects, log, maxAgeMillis }): StreamInfo => ({
+          name,
+          subjects,
+          lastSequence: Chunk.size(log),
+          maxAgeMillis
+        })
       )
       return offline(s, "streamInfo") ?? [found, s]
+    })
+
+  const consumerState = (stream: string, durable: string) =>
+    transact((s) => {
+      const found = Option.map(Option.fromNullable(s.durables.get(`${stream}.${durable}`)), (d) =>
+        consumerPosition(s, d)
+      )
+      return offline(s, "consumerState") ?? [found, s]
     })
 
   const settle = (key: string, sequence: number, operation: "ack" | "nak", delayMillis: number | undefined) =>
@@ -210,7 +228,7 @@ export const makeWithControl: Effect.Effect<{
               stream: config.stream,
               filter: filter.map(tokens),
               ackWaitMillis: config.ackWaitMillis ?? defaultAckWaitMillis,
-              cursor: previous?.cursor ?? 0,
+              cursor: previous?.cursor ?? (config.deliverFrom === "new" ? Chunk.size(stream.log) : 0),
               pending: previous?.pending ?? new Map()
             })
           ]
@@ -227,6 +245,7 @@ export const makeWithControl: Effect.Effect<{
     subscribe,
     ensureStream,
     streamInfo,
+    consumerState,
     consume,
     connectionState: Effect.map(Ref.get(state), (s) => s.connection)
   }

@@ -54,6 +54,8 @@ export interface Stored extends Message {
 
 export interface StreamState {
   readonly subjects: ReadonlyArray<string>
+  /** Kept for `streamInfo`; messages are never expired here. */
+  readonly maxAgeMillis: number
   /** The message with sequence n is at index n - 1. */
   readonly log: Chunk.Chunk<Stored>
 }
@@ -77,8 +79,6 @@ export interface State {
   readonly connection: ConnectionState
   readonly nextId: number
   readonly subscribers: ReadonlyArray<Subscriber>
-  /** Per queue group: how many messages it has been handed, to pick the next member. */
-  readonly turns: ReadonlyMap<string, number>
   readonly streams: ReadonlyMap<string, StreamState>
   /** By `<stream>.<durable>` (names cannot contain `.`). */
   readonly durables: ReadonlyMap<string, Durable>
@@ -102,7 +102,8 @@ export const withDurable = (s: State, key: string, durable: Durable): State => (
 export const route = (
   s: State,
   message: Message,
-  core: boolean
+  core: boolean,
+  pick: (members: number) => number
 ): readonly [ReadonlyArray<Subscriber>, State, boolean] => {
   const subject = tokens(message.subject)
   const targets: Array<Subscriber> = []
@@ -112,12 +113,9 @@ export const route = (
     if (sub.queue === undefined) targets.push(sub)
     else groups.set(sub.queue, [...(groups.get(sub.queue) ?? []), sub])
   }
-  const turns = new Map(s.turns)
-  for (const [queue, members] of groups) {
-    const turn = turns.get(queue) ?? 0
-    const chosen = members[turn % members.length]
+  for (const members of groups.values()) {
+    const chosen = members[pick(members.length)]
     if (chosen !== undefined) targets.push(chosen)
-    turns.set(queue, turn + 1)
   }
   const streams = new Map(s.streams)
   let stored = false
@@ -127,7 +125,19 @@ export const route = (
     streams.set(name, { ...stream, log: Chunk.append(stream.log, entry) })
     stored = true
   }
-  return [targets, { ...s, turns, streams }, stored]
+  return [targets, { ...s, streams }, stored]
+}
+
+/** Where a durable stands: its ack floor and how many messages for it are not delivered yet. */
+export const consumerPosition = (s: State, durable: Durable): { ackFloor: number; pending: number } => {
+  const log = s.streams.get(durable.stream)?.log ?? Chunk.empty<Stored>()
+  const unacked = [...durable.pending.keys()]
+  let pending = 0
+  for (let sequence = durable.cursor + 1; sequence <= Chunk.size(log); sequence++) {
+    const subject = tokens(Chunk.unsafeGet(log, sequence - 1).subject)
+    if (durable.filter.length === 0 || durable.filter.some((f) => matches(f, subject))) pending++
+  }
+  return { ackFloor: unacked.length === 0 ? durable.cursor : Math.min(...unacked) - 1, pending }
 }
 
 /** Hands the durable's next message to a caller: the oldest due redelivery first, then the next new message. */
@@ -163,7 +173,6 @@ export const initial: State = {
   connection: "connected",
   nextId: 0,
   subscribers: [],
-  turns: new Map(),
   streams: new Map(),
   durables: new Map()
 }

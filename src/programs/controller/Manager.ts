@@ -2,7 +2,8 @@
  * The controller manager: both controllers with their caches, event ingest and leader election on every
  * replica; while this replica leads, the workers, the periodic resync and the credentials Secret. Losing the
  * lease stops those at once; the caches stay warm for the next term and for the QueryServer. An event applied
- * by a replica that does not lead reaches the leader as a reconcile request.
+ * by a replica that does not lead reaches the leader as a reconcile request. The controllers act only once event
+ * ingest has applied the backlog the stream held at start.
  */
 import { Effect, FiberHandle, Ref, Schedule, type Scope, Stream } from "effect"
 import type { EventTarget } from "../../domain/BotEvent.ts"
@@ -23,7 +24,7 @@ export interface Manager {
   readonly bots: Controller.Controller<"Pod">
   readonly schedules: Controller.Controller<"CronJob">
   readonly leader: LeaderElection.LeaderElection
-  /** Caches synced and, on the leader, the first resync of both controllers done. */
+  /** Caches synced, the event backlog applied and, on the leader, the first resync of both controllers done. */
   readonly ready: Effect.Effect<boolean>
 }
 
@@ -64,7 +65,7 @@ export const make = (
         Effect.flatMap(leader.isLeader.get, (leading) => (leading ? Effect.void : requestLeader(target, id)))
       )
     yield* ReconcileRequests.serve(local)
-    yield* EventIngest.run(notify)
+    const ingest = yield* EventIngest.run(notify)
 
     // bot Pods cannot start while the Secret they read is missing: until it is written the leader is not ready
     const secretWritten = yield* Ref.make(settings.ownedMinioCredentials === undefined)
@@ -88,6 +89,8 @@ export const make = (
           Effect.forkScoped
         )
       }
+      // a backlog applied half would look like bots created and not yet deleted: act only once it is applied
+      yield* ingest.awaitCaughtUp
       yield* bots.run
       yield* schedules.run
       return yield* Effect.never
@@ -105,7 +108,7 @@ export const make = (
     )
 
     const ready = Effect.gen(function* () {
-      if (!bots.informer.hasSynced() || !schedules.informer.hasSynced()) return false
+      if (!bots.informer.hasSynced() || !schedules.informer.hasSynced() || !(yield* ingest.caughtUp)) return false
       const leading = yield* leader.isLeader.get
       return (
         !leading ||

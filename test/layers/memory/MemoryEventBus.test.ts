@@ -160,7 +160,9 @@ describe("MemoryEventBus", () => {
     Effect.gen(function* () {
       const bus = yield* EventBus
       yield* bus.ensureStream({ name: "LOGS", subjects: [] })
-      expect(yield* bus.streamInfo("LOGS")).toEqual(Option.some({ name: "LOGS", subjects: ["LOGS"] }))
+      expect(yield* bus.streamInfo("LOGS")).toEqual(
+        Option.some({ name: "LOGS", subjects: ["LOGS"], lastSequence: 0, maxAgeMillis: 0 })
+      )
     }).pipe(Effect.provide(MemoryEventBus.layer))
   )
 })

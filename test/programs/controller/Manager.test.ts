@@ -1,7 +1,8 @@
 /** The manager composed as in production, on the memory layers: events in, Pods and CronJobs out, one leader. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Scope, SubscriptionRef, TestClock } from "effect"
+import { Effect, Exit, Layer, Option, Scope, Stream, SubscriptionRef, TestClock } from "effect"
 import { Subject } from "../../../src/domain/BotEvent.ts"
+import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
 import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryEventBusControl } from "../../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
@@ -92,6 +93,104 @@ describe("Manager", () => {
         yield* Manager.make(withIdentity("m1"))
         yield* settle
         expect(yield* podNames).toEqual(["bot-late1", "bot-late2"])
+      }).pipe(Effect.provide(env))
+  )
+
+  it.scoped(
+    "a first start on an empty store replays the stream before acting: a bot created and deleted there never gets a Pod",
+    () =>
+      Effect.gen(function* () {
+        const bus = yield* EventBus
+        const api = yield* KubeApi
+        yield* bus.ensureStream({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+        for (let i = 0; i < 12; i++) {
+          yield* publish(Subject.botCreated, payload(`gone${i}`))
+          yield* publish(Subject.botUpdated, payload(`gone${i}`, { risk: 2 }))
+          yield* publish(Subject.botDeleted, new TextEncoder().encode(JSON.stringify({ id: `gone${i}`, config: {} })))
+        }
+        yield* publish(Subject.botCreated, payload("live1"))
+        yield* publish(Subject.botCreated, payload("live2"))
+        const start = yield* api.list("Pod", ns)
+        const created: Array<string> = []
+        yield* api.watch("Pod", ns, { resourceVersion: start.resourceVersion }).pipe(
+          Stream.runForEach((e) =>
+            Effect.sync(() => {
+              if (e.type === "ADDED") created.push(e.object.metadata.name)
+            })
+          ),
+          Effect.forkScoped
+        )
+        const manager = yield* Manager.make(withIdentity("m1"))
+        const metrics = yield* Metrics
+        yield* settle
+        expect(yield* podNames).toEqual(["bot-live1", "bot-live2"])
+        expect(created.sort()).toEqual(["bot-live1", "bot-live2"])
+        expect(yield* manager.ready).toBe(true)
+        expect(yield* Effect.promise(() => metrics.registry.getSingleMetricAsString("the0_ingest_caught_up"))).toMatch(
+          /the0_ingest_caught_up 1/
+        )
+      }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("while the backlog is not applied, no replica is ready and the controllers do not act", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus
+      yield* bus.ensureStream({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+      yield* publish(Subject.botCreated, payload("b1"))
+      yield* publish(Subject.botCreated, payload("b2"))
+      const store = yield* BotStore
+      const storeControl = yield* MemoryBotStore
+      const metrics = yield* Metrics
+      const caughtUp = Effect.promise(() => metrics.registry.getSingleMetricAsString("the0_ingest_caught_up"))
+      // the store fails every write for a while: the backlog cannot be applied
+      yield* storeControl.failNext(1_000_000)
+      const leader = yield* Manager.make(withIdentity("a"))
+      yield* settle
+      const follower = yield* Manager.make(withIdentity("b"))
+      for (let i = 0; i < 3; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      expect(yield* SubscriptionRef.get(leader.leader.isLeader)).toBe(true)
+      expect([yield* leader.ready, yield* follower.ready]).toEqual([false, false])
+      expect(yield* caughtUp).toMatch(/the0_ingest_caught_up 0/)
+      expect(yield* podNames).toEqual([])
+      yield* storeControl.failNext(0)
+      for (let i = 0; i < 10 && !((yield* leader.ready) && (yield* follower.ready)); i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      expect([yield* leader.ready, yield* follower.ready]).toEqual([true, true])
+      expect(Option.isSome(yield* store.bots.get("b1"))).toBe(true)
+      expect(yield* podNames).toEqual(["bot-b1", "bot-b2"])
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped(
+    "a new durable on a store that already holds documents starts at the stream's head: history is not replayed onto them",
+    () =>
+      Effect.gen(function* () {
+        const bus = yield* EventBus
+        const store = yield* BotStore
+        yield* bus.ensureStream({ name: "THE0_EVENTS", subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+        // what the0's runtime already applied: the bot exists with its latest config
+        yield* publish(Subject.botCreated, payload("old", { risk: 1 }))
+        yield* publish(Subject.botUpdated, payload("old", { risk: 9 }))
+        yield* publish(Subject.botCreated, payload("removed"))
+        yield* publish(Subject.botDeleted, new TextEncoder().encode(JSON.stringify({ id: "removed", config: {} })))
+        yield* store.bots.insertIfAbsent({ ...bot("old", { risk: 9 }), config: { ...bot("old").config, risk: 9 } })
+        const manager = yield* Manager.make(withIdentity("m1"))
+        yield* settle
+        expect(yield* manager.ready).toBe(true)
+        expect(Option.getOrThrow(yield* store.bots.get("old")).config?.risk).toBe(9)
+        expect(Option.isNone(yield* store.bots.get("removed"))).toBe(true)
+        // nothing of the history was applied: no event reached the store
+        expect(yield* store.ingestLog.get("bot:old")).toEqual(Option.none())
+        expect(yield* store.ingestLog.get("bot:removed")).toEqual(Option.none())
+        expect(yield* podNames).toEqual(["bot-old"])
+        yield* publish(Subject.botUpdated, payload("old", { risk: 10 }))
+        yield* settle
+        expect(Option.getOrThrow(yield* store.bots.get("old")).config?.risk).toBe(10)
       }).pipe(Effect.provide(env))
   )
 

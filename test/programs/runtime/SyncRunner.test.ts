@@ -93,6 +93,7 @@ describe("SyncRunner (runtime spec §4)", () => {
         subscribe: () => Stream.die("not used"),
         ensureStream: () => Effect.die("not used"),
         streamInfo: () => Effect.die("not used"),
+        consumerState: () => Effect.die("not used"),
         consume: () => Stream.die("not used"),
         connectionState: Effect.succeed("connected" as const)
       })

@@ -1,0 +1,114 @@
+/**
+ * Event ingest on the memory layers: it catches up with the backlog the stream held at start (and says so only
+ * then), an event that cannot be applied is redelivered and never acked, and without the stream it applies core
+ * messages as they come.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, TestClock } from "effect"
+import { eventsStream, Subject } from "../../../src/domain/BotEvent.ts"
+import * as MemoryBotStore from "../../../src/layers/memory/MemoryBotStore.ts"
+import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
+import { MemoryEventBusControl } from "../../../src/layers/memory/MemoryEventBus.ts"
+import * as EventIngest from "../../../src/programs/ingest/EventIngest.ts"
+import { Metrics } from "../../../src/programs/Metrics.ts"
+import { BotStore, BotStoreError, type BotStoreService } from "../../../src/services/BotStore.ts"
+import { EventBus } from "../../../src/services/EventBus.ts"
+
+const env = Layer.mergeAll(MemoryBotStore.layer, MemoryEventBus.layerWithControl, Metrics.layer)
+const settle = Effect.repeatN(Effect.yieldNow(), 300)
+const created = (id: string) => new TextEncoder().encode(JSON.stringify({ id, config: { v: 1 } }))
+const publish = (subject: string, body: Uint8Array) =>
+  Effect.flatMap(MemoryEventBusControl, (control) => control.publishAsPeer(subject, body))
+const stream = Effect.flatMap(EventBus, (bus) =>
+  bus.ensureStream({ name: eventsStream, subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
+)
+const notified: Array<string> = []
+const notify: EventIngest.Notify = (target, id) => Effect.sync(() => notified.push(`${target}:${id}`))
+
+/** The store, with every write of `id`'s ingest record failing while `blocked` says so. */
+const blocking = (store: BotStoreService, id: string, blocked: () => boolean): BotStoreService => ({
+  ...store,
+  ingestLog: {
+    ...store.ingestLog,
+    put: (record, expected) =>
+      record.key.endsWith(`:${id}`) && blocked()
+        ? Effect.fail(new BotStoreError({ operation: "updateOne", collection: "ingest log", detail: "blocked" }))
+        : store.ingestLog.put(record, expected)
+  }
+})
+
+describe("event ingest", () => {
+  it.scoped("is caught up only once every message the stream held at start is acked", () =>
+    Effect.gen(function* () {
+      yield* stream
+      for (const id of ["a", "b", "c"]) yield* publish(Subject.botCreated, created(id))
+      let blocked = true
+      const store = yield* BotStore
+      const ingest = yield* EventIngest.run(notify).pipe(
+        Effect.provideService(
+          BotStore,
+          blocking(store, "b", () => blocked)
+        )
+      )
+      for (let i = 0; i < 20; i++) {
+        yield* TestClock.adjust("500 millis")
+        yield* settle
+      }
+      // a and c are applied and acked, b is not: the ack floor stays below the head
+      expect(Option.isSome(yield* store.bots.get("c"))).toBe(true)
+      expect(Option.isNone(yield* store.bots.get("b"))).toBe(true)
+      expect(yield* ingest.caughtUp).toBe(false)
+      blocked = false
+      for (let i = 0; i < 20 && !(yield* ingest.caughtUp); i++) {
+        yield* TestClock.adjust("500 millis")
+        yield* settle
+      }
+      expect(yield* ingest.caughtUp).toBe(true)
+      expect(Option.isSome(yield* store.bots.get("b"))).toBe(true)
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("an event that cannot be applied is not acked: it is redelivered and applied once the store is back", () =>
+    Effect.gen(function* () {
+      yield* stream
+      const store = yield* BotStore
+      const bus = yield* EventBus
+      let blocked = true
+      yield* EventIngest.run(notify).pipe(
+        Effect.provideService(
+          BotStore,
+          blocking(store, "x", () => blocked)
+        )
+      )
+      yield* settle
+      yield* publish(Subject.botCreated, created("x"))
+      for (let i = 0; i < 30; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      const position = Option.getOrThrow(yield* bus.consumerState(eventsStream, EventIngest.durableName))
+      expect(position.ackFloor).toBe(0)
+      expect(Option.isNone(yield* store.bots.get("x"))).toBe(true)
+      blocked = false
+      for (let i = 0; i < 30 && Option.isNone(yield* store.bots.get("x")); i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      expect(Option.isSome(yield* store.bots.get("x"))).toBe(true)
+      yield* settle
+      expect(Option.getOrThrow(yield* bus.consumerState(eventsStream, EventIngest.durableName)).ackFloor).toBe(1)
+      expect(notified).toContain("bot:x")
+    }).pipe(Effect.provide(env))
+  )
+
+  it.scoped("without the stream it applies core messages as they come and has nothing to catch up", () =>
+    Effect.gen(function* () {
+      const ingest = yield* EventIngest.run(notify)
+      yield* settle
+      expect(yield* ingest.caughtUp).toBe(true)
+      yield* publish(Subject.botCreated, created("core1"))
+      yield* settle
+      expect(Option.isSome(yield* (yield* BotStore).bots.get("core1"))).toBe(true)
+    }).pipe(Effect.provide(env))
+  )
+})
