@@ -43,11 +43,12 @@ export const freshNamespace = Effect.gen(function* () {
   return name
 })
 
-/** Both collections emptied, so a test starts from a known store. */
+/** Both collections and ingest's records emptied, so a test starts from a known store. */
 export const clearStore = Effect.promise(async () => {
   const client = await MongoClient.connect(env.MONGO_URI)
   try {
     await client.db("bot_runner").collection("bots").deleteMany({})
+    await client.db("bot_runner").collection("runtime_ingest_log").deleteMany({})
     await client.db("bot_scheduler").collection("bot_schedules").deleteMany({})
   } finally {
     await client.close()
