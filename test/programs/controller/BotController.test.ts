@@ -1,6 +1,6 @@
 /** The Bot Controller against the fake cluster: the0's controller cases (§10) and our rails. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, TestClock } from "effect"
+import { Effect, Layer, TestClock } from "effect"
 import { Annotation, Label, ManagedBy } from "../../../src/domain/Labels.ts"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
@@ -271,40 +271,123 @@ describe("Bot Controller", () => {
 })
 
 describe("Bot Controller roll-out", () => {
-  it.scoped("after an image change at most rollLimit Pods are replaced at once, and all end up on the new image", () =>
-    Effect.gen(function* () {
-      for (let i = 0; i < 6; i++) yield* putBot(bot(`t${i}`))
-      const api = yield* KubeApi
-      const kubelet = yield* SimulatedKubelet
-      const runPending = Effect.gen(function* () {
-        for (const p of yield* pods) if (p.status?.phase === "Pending") yield* kubelet.runPod(ns, p.metadata.name)
-        yield* settle
-      })
-      const first = yield* Effect.scoped(
-        Effect.gen(function* () {
-          yield* started()
-          yield* runPending
-          return yield* pods
+  it.scoped(
+    "after an image change at most rollLimit Pods are replaced at once (terminating ones included), and all end up on the new image",
+    () =>
+      Effect.gen(function* () {
+        for (let i = 0; i < 6; i++) yield* putBot(bot(`t${i}`))
+        const kubelet = yield* SimulatedKubelet
+        const runPending = Effect.gen(function* () {
+          for (const p of yield* pods) if (p.status?.phase === "Pending") yield* kubelet.runPod(ns, p.metadata.name)
+          yield* settle
         })
-      )
-      expect(first.length).toBe(6)
-      const next = { ...settings, rollLimit: 2, manifest: { ...settings.manifest, runtimeImage: "runtime:v2" } }
-      yield* started(next)
-      const image = (p: { spec: { containers: ReadonlyArray<{ image: string }> } }) => p.spec.containers[0]?.image
-      let maxInFlight = 0
-      for (let round = 0; round < 6; round++) {
+        const first = yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* started()
+            yield* runPending
+            return yield* pods
+          })
+        )
+        expect(first.length).toBe(6)
+        const next = { ...settings, rollLimit: 2, manifest: { ...settings.manifest, runtimeImage: "runtime:v2" } }
+        yield* started(next)
+        const image = (p: { spec: { containers: ReadonlyArray<{ image: string }> } }) => p.spec.containers[0]?.image
+        let maxInFlight = 0
+        /** Bots whose old Pod is deleted (terminating or gone) and whose new one does not run yet. */
+        const measure = Effect.map(pods, (now) => {
+          const settled = now.filter(
+            (p) =>
+              p.metadata.deletionTimestamp === undefined &&
+              (image(p) === "runtime:test" || p.status?.phase === "Running")
+          )
+          maxInFlight = Math.max(maxInFlight, 6 - settled.length)
+        })
+        for (let round = 0; round < 6; round++) {
+          yield* measure
+          // the old Pods' grace period (60 s) ends and their replacements are created
+          yield* TestClock.adjust("60 seconds")
+          yield* settle
+          yield* measure
+          yield* runPending
+        }
+        const final = yield* pods
+        expect(final.length).toBe(6)
+        expect(final.every((p) => image(p) === "runtime:v2" && p.status?.phase === "Running")).toBe(true)
+        expect(maxInFlight).toBe(2)
+      }).pipe(Effect.provide(world({ autoRun: false, autoTerminate: false })))
+  )
+})
+
+describe("Bot Controller mass-delete guard", () => {
+  /** `total` bots with Pods; `removed` documents disappear behind the controller's back; one resync. */
+  const orphaned = (total: number, removed: number) =>
+    Effect.gen(function* () {
+      for (let i = 0; i < total; i++) yield* putBot(bot(`g${i}`))
+      const controller = yield* started()
+      expect((yield* pods).length).toBe(total)
+      const store = yield* BotStore
+      for (let i = 0; i < removed; i++) yield* store.bots.remove(`g${i}`)
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      return { controller, left: (yield* pods).length, refusals: yield* metric("the0_mass_delete_refusals_total") }
+    })
+
+  // max(10, floor(50 %)): 15 of 31 (floor, not round), 10 of 12 (the floor of 10 above 50 %)
+  for (const [total, limit] of [
+    [31, 15],
+    [12, 10]
+  ] as const) {
+    it.scoped(`${limit} orphans of ${total} managed Pods are deleted`, () =>
+      Effect.gen(function* () {
+        const { controller, left, refusals } = yield* orphaned(total, limit)
+        expect(left).toBe(total - limit)
+        expect(controller.state().massDeleteBlocked).toBe(false)
+        expect(refusals).not.toContain('controller="bot"')
+      }).pipe(Effect.provide(world()))
+    )
+
+    it.scoped(`${limit + 1} orphans of ${total} managed Pods are refused, every Pod kept`, () =>
+      Effect.gen(function* () {
+        const { controller, left, refusals } = yield* orphaned(total, limit + 1)
+        expect(left).toBe(total)
+        expect(controller.state().massDeleteBlocked).toBe(true)
+        expect(refusals).toContain('the0_mass_delete_refusals_total{controller="bot"} 1')
+      }).pipe(Effect.provide(world()))
+    )
+  }
+})
+
+describe("Bot Controller with graceful termination", () => {
+  it.scoped("no replacement is created while the old Pod terminates; it is created once the old one is gone", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("w1", { risk: 1 }))
+      const controller = yield* started()
+      const before = (yield* pods)[0]
+      const cluster = yield* MemoryCluster
+      yield* cluster.resetCallCounts
+      yield* putBot(bot("w1", { risk: 2 }))
+      yield* controller.notify("w1")
+      yield* settle
+      // the Pod's terminationGracePeriodSeconds is 60; every pass meanwhile (resyncs, watch events) waits
+      for (let second = 0; second < 59; second++) {
         const now = yield* pods
-        const inFlight =
-          now.filter((p) => image(p) === "runtime:v2" && p.status?.phase !== "Running").length + (6 - now.length)
-        maxInFlight = Math.max(maxInFlight, inFlight)
-        yield* runPending
+        expect(now.map((p) => [p.metadata.uid, p.metadata.deletionTimestamp !== undefined])).toEqual([
+          [before?.metadata.uid, true]
+        ])
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        if (second % 10 === 0) yield* controller.reconcile("w1")
       }
-      const final = yield* pods
-      expect(final.length).toBe(6)
-      expect(final.every((p) => image(p) === "runtime:v2")).toBe(true)
-      expect(maxInFlight).toBeLessThanOrEqual(2)
-      expect(maxInFlight).toBeGreaterThan(0)
-      expect(Either.isRight(yield* Effect.either(api.list("Pod", ns)))).toBe(true)
-    }).pipe(Effect.provide(world({ autoRun: false, autoTerminate: true })))
+      expect((yield* cluster.callCounts).create).toBe(0)
+      expect(yield* metric("the0_reconcile_total")).not.toContain('outcome="error"')
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      const after = yield* pods
+      expect(after.length).toBe(1)
+      expect(after[0]?.metadata.uid).not.toBe(before?.metadata.uid)
+      expect(after[0]?.metadata.deletionTimestamp).toBeUndefined()
+      expect(after[0]?.status?.phase).toBe("Running")
+      expect((yield* cluster.callCounts).create).toBe(1)
+    }).pipe(Effect.provide(world({ autoRun: true, autoTerminate: false })))
   )
 })

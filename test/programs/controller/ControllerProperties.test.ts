@@ -53,7 +53,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ _tag: fc.constant("tick" as const), seconds: fc.constantFrom(1, 5, 30) }) }
 )
 
-const env = Layer.merge(world(), MemoryEventBus.layerWithControl)
+/** Terminating Pods go at once, or after their grace period (60 s) on the test clock, as a real kubelet's. */
+const env = (graceful: boolean) =>
+  Layer.merge(world({ autoRun: true, autoTerminate: !graceful }), MemoryEventBus.layerWithControl)
 
 /** What is in the cluster, read past the fault injector. */
 const pods = Effect.flatMap(MemoryCluster, (cluster) => cluster.direct.list("Pod", ns)).pipe(Effect.map((l) => l.items))
@@ -73,7 +75,7 @@ const healthyUids = Effect.map(pods, (items) =>
     .map((p) => p.metadata.uid ?? "")
 )
 
-const history = (steps: ReadonlyArray<Step>) =>
+const history = (steps: ReadonlyArray<Step>, graceful: boolean) =>
   Effect.gen(function* () {
     const store = yield* BotStore
     const storeControl = yield* MemoryBotStore.MemoryBotStore
@@ -168,18 +170,21 @@ const history = (steps: ReadonlyArray<Step>) =>
     const calls = yield* cluster.callCounts
     expect(calls.create + calls.update + calls.delete + calls.patchStatus).toBe(0)
     yield* Scope.close(scope, Exit.void)
-  }).pipe(Effect.scoped, Effect.provide(env))
+  }).pipe(Effect.scoped, Effect.provide(env(graceful)))
 
 describe("controller properties", () => {
   it.effect.prop(
-    "random histories converge, never double a Pod, never delete on a failed read",
-    [fc.array(step, { minLength: 1, maxLength: 4 }), fc.array(step, { maxLength: 25 })],
-    ([setup, steps]) =>
-      history([
-        ...setup.map((s): Step => (s._tag === "put" ? s : { _tag: "put", id: "a", risk: 0, enabled: true })),
-        { _tag: "tick", seconds: 1 },
-        ...steps
-      ]),
+    "random histories, with immediate or graceful termination, converge, never double a Pod, never delete on a failed read",
+    [fc.array(step, { minLength: 1, maxLength: 4 }), fc.array(step, { maxLength: 25 }), fc.boolean()],
+    ([setup, steps, graceful]) =>
+      history(
+        [
+          ...setup.map((s): Step => (s._tag === "put" ? s : { _tag: "put", id: "a", risk: 0, enabled: true })),
+          { _tag: "tick", seconds: 1 },
+          ...steps
+        ],
+        graceful
+      ),
     {
       fastCheck: { numRuns: 20 },
       timeout: 180_000

@@ -122,6 +122,48 @@ describe("WorkQueue", () => {
   )
 
   it.effect.prop(
+    "a jittered retry waits backoff × (1 + random × jitter), never more than the cap, and runs exactly then",
+    [
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { maxLength: 7 }),
+      fc.double({ min: 0.01, max: 1, noNaN: true })
+    ],
+    ([random, randoms, jitter]) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const failures = 7
+          const retried: Array<{ readonly attempt: number; readonly delay: number }> = []
+          const queue = yield* WorkQueue.make(
+            { workers: 1, baseDelay: "1 second", maxDelay: "8 seconds", jitter },
+            { retried: (_key, attempt, delay) => retried.push({ attempt, delay }) }
+          )
+          let passes = 0
+          yield* queue.run(() => (++passes <= failures ? Effect.fail("boom") : Effect.succeed(Option.none())))
+          yield* queue.add("k")
+          yield* settle
+          for (let i = 0; i < failures; i++) {
+            const { attempt, delay } = retried[i] ?? { attempt: 0, delay: Number.NaN }
+            expect(attempt).toBe(i + 1)
+            const backoff = Math.min(1000 * 2 ** i, 8000)
+            const r = [random, ...randoms][i % (randoms.length + 1)] ?? 0
+            expect(delay).toBe(Math.min(backoff * (1 + r * jitter), 8000))
+            // from the fourth retry the doubling is at the cap: every stretch is cut back to it
+            expect(delay).toBeLessThanOrEqual(8000)
+            const wait = Math.round(delay)
+            yield* TestClock.adjust(wait - 1)
+            yield* settle
+            expect(passes).toBe(i + 1)
+            yield* TestClock.adjust(1)
+            yield* settle
+            expect(passes).toBe(i + 2)
+          }
+          expect(retried.length).toBe(failures)
+        })
+      ).pipe(Effect.withRandomFixed([random, ...randoms])),
+    { fastCheck: { numRuns: 30 } }
+  )
+
+  it.effect.prop(
     "any sequence of adds is processed exactly once per distinct key once the queue drains",
     [fc.array(fc.constantFrom("a", "b", "c", "d", "e"), { maxLength: 60 })],
     ([keys]) =>
