@@ -31,7 +31,9 @@ const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
           Effect.logWarning("WARNING: NATS_URL not set, bots/schedules won't be synced from API")
         ).pipe(Layer.provideMerge(MemoryEventBus.layer))
       : Layer.unwrapEffect(
-          Effect.map(NatsEventBus.parseServers(b.natsUrl, "NATS_URL"), () => NatsEventBus.layer({ servers: b.natsUrl }))
+          Effect.map(NatsEventBus.parseServers(b.natsUrl, "NATS_URL"), () =>
+            NatsEventBus.layer({ servers: b.natsUrl, prefetch: b.natsPrefetch })
+          )
         ),
     MinioObjectStore.layerAt(b.minioEndpoint)
   )

@@ -32,13 +32,14 @@ export interface BackendSettings {
   readonly kubeBurst: number
   /** The controller's own MinIO endpoint: `--minio-endpoint` (or `MINIO_ENDPOINT`), the one bot Pods get too. */
   readonly minioEndpoint: string
+  /** How many JetStream messages the durable consumer is handed ahead: ingest's concurrency. */
+  readonly natsPrefetch: number
 }
 
 export interface ControllerArgs {
   readonly settings: ControllerSettings
   readonly query: QuerySettings
   readonly healthPort: number
-  readonly backends: BackendSettings
 }
 
 export type Backends = Layer.Layer<KubeApi | BotStore | EventBus | ObjectStore, unknown>
@@ -97,7 +98,11 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
     Effect.gen(function* () {
       const creds = yield* credentials
       yield* Effect.logDebug(`--minio-bucket ${JSON.stringify(input.minioBucket)} is accepted and not used, as in the0`)
-      const problems = settingsProblems({ ...input.query, manifest: input.settings.manifest })
+      const problems = [
+        ...settingsProblems({ ...input.query, manifest: input.settings.manifest }),
+        ...(input.settings.ingestConcurrency >= 1 ? [] : ["--ingest-concurrency must be at least 1"]),
+        ...(input.settings.workers >= 1 ? [] : ["--workers must be at least 1"])
+      ]
       if (problems.length > 0) return yield* Effect.fail(new Error(`invalid settings: ${problems.join("; ")}`))
       const identity =
         input.settings.leaderElection.identity || `${hostname()}-${Math.random().toString(36).slice(2, 8)}`
@@ -107,7 +112,8 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
         kubeconfig: input.kubeconfig,
         kubeQps: input.kubeQps,
         kubeBurst: input.kubeBurst,
-        minioEndpoint: input.settings.manifest.minioEndpoint
+        minioEndpoint: input.settings.manifest.minioEndpoint,
+        natsPrefetch: input.settings.ingestConcurrency
       }
       const namespace = input.settings.manifest.namespace
       // which Secret bot Pods read the MinIO credentials from is settled before anything starts
@@ -129,8 +135,7 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
           const args: ControllerArgs = {
             settings,
             query: { ...input.query, manifest },
-            healthPort: input.healthPort,
-            backends: backendSettings
+            healthPort: input.healthPort
           }
           yield* Effect.logInfo(
             `Starting the0 runtime controller: namespace ${namespace}, identity ${identity}, ` +

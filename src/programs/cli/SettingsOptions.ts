@@ -134,6 +134,12 @@ export const controllerOptions: Options.Options<ControllerSettings.ControllerSet
     "Full resync interval, the safety net behind events and watches"
   ),
   workers: integer("workers", "WORKERS", d.workers, "Reconcile workers per controller"),
+  ingestConcurrency: integer(
+    "ingest-concurrency",
+    "INGEST_CONCURRENCY",
+    d.ingestConcurrency,
+    "Events applied at once (each bot's still in publish order); also how many JetStream delivers ahead"
+  ),
   rollLimit: integer(
     "roll-limit",
     "ROLL_LIMIT",

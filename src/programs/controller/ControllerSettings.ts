@@ -9,6 +9,8 @@ export interface ControllerSettings {
   /** the0's `--reconcile-interval`: the periodic full resync, the safety net behind events and watches. */
   readonly resyncInterval: Duration.DurationInput
   readonly workers: number
+  /** Events of different bots applied at once by ingest (each bot's are applied in order whatever this is). */
+  readonly ingestConcurrency: number
   /**
    * Template-only changes (a new runtime image...) and the replacement of Pods made by the0's controller recreate
    * at most this many Pods at a time.
@@ -27,6 +29,7 @@ export const defaults: ControllerSettings = {
   manifest: ManifestSettings.defaults,
   resyncInterval: "30 seconds",
   workers: 4,
+  ingestConcurrency: 32,
   rollLimit: 10,
   allowMassDelete: false,
   watchdog: "90 seconds",

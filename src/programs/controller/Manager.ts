@@ -65,7 +65,7 @@ export const make = (
         Effect.flatMap(leader.isLeader.get, (leading) => (leading ? Effect.void : requestLeader(target, id)))
       )
     yield* ReconcileRequests.serve(local)
-    const ingest = yield* EventIngest.run(notify)
+    const ingest = yield* EventIngest.run(notify, settings.ingestConcurrency)
 
     // bot Pods cannot start while the Secret they read is missing: until it is written the leader is not ready
     const secretWritten = yield* Ref.make(settings.ownedMinioCredentials === undefined)

@@ -82,8 +82,7 @@ export const layer = (settings: DevSettings, backends: DevBackends) => {
   const running = controllerApp({
     settings: controller,
     query: { ...QuerySettings.defaults, port: settings.queryPort, host: settings.host, manifest: controller.manifest },
-    healthPort: settings.healthPort,
-    backends: { mongoUri: "", natsUrl: "", kubeconfig: "", kubeQps: 0, kubeBurst: 0, minioEndpoint: "" }
+    healthPort: settings.healthPort
   })
   const admin = Layer.unwrapEffect(
     Effect.map(Started, (ctx) => AdminServer.layer(ctx, settings.host, settings.adminPort))

@@ -47,7 +47,10 @@ export interface Ingest {
   readonly awaitCaughtUp: Effect.Effect<void>
 }
 
-export const run = (notify: Notify): Effect.Effect<Ingest, never, EventBus | BotStore | Metrics | Scope.Scope> =>
+export const run = (
+  notify: Notify,
+  concurrency: number
+): Effect.Effect<Ingest, never, EventBus | BotStore | Metrics | Scope.Scope> =>
   Effect.gen(function* () {
     const bus = yield* EventBus
     const store = yield* BotStore
@@ -101,22 +104,26 @@ export const run = (notify: Notify): Effect.Effect<Ingest, never, EventBus | Bot
       bus
         .consume({ stream: eventsStream, durable: durableName, filterSubjects: subjects, ackWaitMillis, deliverFrom })
         .pipe(
-          Stream.runForEach((message) =>
-            handle(message.subject, message.data, inPlaceRetry, {
-              sequence: message.sequence,
-              retentionMillis
-            }).pipe(
-              Effect.matchEffect({
-                onSuccess: () =>
-                  message.sequence >= head ? Effect.andThen(message.ack, checkCaughtUp(head)) : message.ack,
-                onFailure: (error) =>
-                  Effect.sync(() => metrics.events.inc({ subject: message.subject, outcome: "retry" })).pipe(
-                    Effect.andThen(Effect.logWarning(`event not applied yet, will be redelivered: ${error.message}`)),
-                    Effect.andThen(message.nak(5_000))
-                  )
-              })
-            )
-          )
+          Stream.mapEffect(
+            (message) =>
+              handle(message.subject, message.data, inPlaceRetry, {
+                sequence: message.sequence,
+                retentionMillis
+              }).pipe(
+                Effect.matchEffect({
+                  onSuccess: () =>
+                    message.sequence >= head ? Effect.andThen(message.ack, checkCaughtUp(head)) : message.ack,
+                  onFailure: (error) =>
+                    Effect.sync(() => metrics.events.inc({ subject: message.subject, outcome: "retry" })).pipe(
+                      Effect.andThen(Effect.logWarning(`event not applied yet, will be redelivered: ${error.message}`)),
+                      Effect.andThen(message.nak(5_000))
+                    )
+                })
+              ),
+            // events of different bots at once; OrderedApply keeps each bot's in publish order
+            { concurrency, unordered: true }
+          ),
+          Stream.runDrain
         )
 
     const core = Stream.mergeAll(

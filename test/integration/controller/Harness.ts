@@ -59,7 +59,7 @@ export const backends = (): Controller.Backends =>
   Layer.mergeAll(
     LiveKubeApi.layer({ kubeconfig: env.KUBECONFIG, qps: 100, burst: 200 }),
     MongoBotStore.layer({ uri: env.MONGO_URI, setting: "MONGO_URI" }),
-    NatsEventBus.layer({ servers: env.NATS_URL }),
+    NatsEventBus.layer({ servers: env.NATS_URL, prefetch: ControllerSettings.defaults.ingestConcurrency }),
     MinioObjectStore.layerFromEnv
   )
 
@@ -96,15 +96,7 @@ export const startController = (
     const args: Controller.ControllerArgs = {
       settings,
       query: { ...QuerySettings.defaults, port: queryPort, host: "127.0.0.1", manifest: settings.manifest },
-      healthPort,
-      backends: {
-        mongoUri: env.MONGO_URI,
-        natsUrl: env.NATS_URL,
-        kubeconfig: env.KUBECONFIG,
-        kubeQps: 100,
-        kubeBurst: 200,
-        minioEndpoint: env.MINIO_ENDPOINT
-      }
+      healthPort
     }
     const scope = yield* Scope.make()
     yield* Layer.buildWithScope(Controller.app(args).pipe(Layer.provide(backends())), scope)

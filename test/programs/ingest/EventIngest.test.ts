@@ -4,7 +4,7 @@
  * messages as they come.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, TestClock } from "effect"
+import { Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { eventsStream, Subject } from "../../../src/domain/BotEvent.ts"
 import * as MemoryBotStore from "../../../src/layers/memory/MemoryBotStore.ts"
 import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
@@ -44,7 +44,7 @@ describe("event ingest", () => {
       for (const id of ["a", "b", "c"]) yield* publish(Subject.botCreated, created(id))
       let blocked = true
       const store = yield* BotStore
-      const ingest = yield* EventIngest.run(notify).pipe(
+      const ingest = yield* EventIngest.run(notify, 1).pipe(
         Effect.provideService(
           BotStore,
           blocking(store, "b", () => blocked)
@@ -74,7 +74,7 @@ describe("event ingest", () => {
       const store = yield* BotStore
       const bus = yield* EventBus
       let blocked = true
-      yield* EventIngest.run(notify).pipe(
+      yield* EventIngest.run(notify, 1).pipe(
         Effect.provideService(
           BotStore,
           blocking(store, "x", () => blocked)
@@ -101,9 +101,44 @@ describe("event ingest", () => {
     }).pipe(Effect.provide(env))
   )
 
+  it.scoped("applies events of different bots at once, up to its concurrency", () =>
+    Effect.gen(function* () {
+      yield* stream
+      for (const id of ["p1", "p2", "p3", "p4", "p5"]) yield* publish(Subject.botCreated, created(id))
+      const store = yield* BotStore
+      let inFlight = 0
+      let peak = 0
+      const release = yield* Deferred.make<void>()
+      // every record write waits until four are in flight at once
+      const gated: BotStoreService = {
+        ...store,
+        ingestLog: {
+          ...store.ingestLog,
+          put: (record, expected) =>
+            Effect.gen(function* () {
+              inFlight++
+              peak = Math.max(peak, inFlight)
+              if (inFlight >= 4) yield* Deferred.succeed(release, undefined)
+              yield* Deferred.await(release)
+              inFlight--
+              return yield* store.ingestLog.put(record, expected)
+            })
+        }
+      }
+      const ingest = yield* EventIngest.run(notify, 4).pipe(Effect.provideService(BotStore, gated))
+      for (let i = 0; i < 10 && !(yield* ingest.caughtUp); i++) {
+        yield* TestClock.adjust("300 millis")
+        yield* settle
+      }
+      expect(yield* ingest.caughtUp).toBe(true)
+      expect(peak).toBe(4)
+      for (const id of ["p1", "p2", "p3", "p4", "p5"]) expect(Option.isSome(yield* store.bots.get(id))).toBe(true)
+    }).pipe(Effect.provide(env))
+  )
+
   it.scoped("without the stream it applies core messages as they come and has nothing to catch up", () =>
     Effect.gen(function* () {
-      const ingest = yield* EventIngest.run(notify)
+      const ingest = yield* EventIngest.run(notify, 1)
       yield* settle
       expect(yield* ingest.caughtUp).toBe(true)
       yield* publish(Subject.botCreated, created("core1"))
