@@ -37,8 +37,20 @@ export interface DocumentCollection<A extends { readonly id: string }> {
   readonly insertIfAbsent: (document: A) => Effect.Effect<boolean, BotStoreError>
   /** Sets `fields` on the document with `id`, inserting `{id, ...fields}` when there is none. */
   readonly upsert: (id: string, fields: Omit<Partial<A>, "id">) => Effect.Effect<UpsertOutcome, BotStoreError>
-  /** Replaces the whole document with `id` by `document` (its `id` set to `id`), inserting it when there is none. */
-  readonly replace: (id: string, document: Record<string, unknown>) => Effect.Effect<void, BotStoreError>
+  /** The stored document with this id as it is (no decoding), without `_id`. */
+  readonly getRaw: (id: string) => Effect.Effect<Option.Option<Record<string, unknown>>, BotStoreError>
+  /**
+   * Replaces the whole document with `id` by `document` (its `id` set to `id`) when its ingest record
+   * (`the0_runtime_ingest.revision`) is at revision `expected` (`undefined`: when it has no ingest record); false
+   * when it is not (another writer came first, or the document is gone).
+   */
+  readonly replaceIf: (
+    id: string,
+    document: Record<string, unknown>,
+    expected: number | undefined
+  ) => Effect.Effect<boolean, BotStoreError>
+  /** Deletes the document with `id` when its ingest record is at revision `expected`, as `replaceIf`. */
+  readonly removeIf: (id: string, expected: number | undefined) => Effect.Effect<boolean, BotStoreError>
   /** Deletes the document with this id; true when one was deleted. */
   readonly remove: (id: string) => Effect.Effect<boolean, BotStoreError>
 }
@@ -71,7 +83,10 @@ export interface IngestRecord {
   readonly expiresAt: number
 }
 
-/** Ingest's own records, beside the0's collections (COMPATIBILITY.md, "Event ingest"). */
+/** The field of a document that holds its ingest record while the document exists. */
+export const ingestField = "the0_runtime_ingest"
+
+/** Ingest's records of keys whose document does not exist (tombstones), beside the0's collections. */
 export interface IngestLogService {
   readonly get: (key: string) => Effect.Effect<Option.Option<IngestRecord>, BotStoreError>
   /**

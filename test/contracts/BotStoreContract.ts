@@ -6,7 +6,7 @@
 import { describe, expect, layer as withLayer } from "@effect/vitest"
 import { Chunk, Effect, Either, type Layer, Option, Stream } from "effect"
 import type { Bot } from "../../src/domain/Bot.ts"
-import { BotStore } from "../../src/services/BotStore.ts"
+import { BotStore, ingestField } from "../../src/services/BotStore.ts"
 import { uniqueSuffix } from "./Eventually.ts"
 
 export type InsertRaw<R> = (
@@ -74,17 +74,36 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         })
       )
 
-      it.effect("replace swaps the whole document, inserting it when missing", () =>
+      it.effect("replaceIf and removeIf act only on the ingest revision they were given", () =>
         Effect.gen(function* () {
           const store = yield* BotStore
           const id = `${uniqueSuffix()}-r`
-          yield* store.bots.replace(id, { config: { v: 1 }, custom: { version: "1.0.0" }, extra: true })
-          yield* store.bots.replace(id, { id: "ignored", config: { v: 2 } })
-          const got = Option.getOrThrow(yield* store.bots.get(id))
-          expect(got.id).toBe(id)
-          expect(got.config).toEqual({ v: 2 })
-          expect(got.custom).toBeUndefined()
-          expect((got as Record<string, unknown>).extra).toBeUndefined()
+          expect(yield* store.bots.replaceIf(id, { config: { v: 0 } }, undefined)).toBe(false)
+          yield* insertRaw("bots", { id, config: { v: 1 }, custom: { version: "1.0.0" }, extra: true })
+          expect(Option.getOrThrow(yield* store.bots.getRaw(id))).toEqual({
+            id,
+            config: { v: 1 },
+            custom: { version: "1.0.0" },
+            extra: true
+          })
+          expect(yield* store.bots.replaceIf(id, { config: { v: 2 } }, 1)).toBe(false)
+          expect(
+            yield* store.bots.replaceIf(
+              id,
+              { id: "ignored", config: { v: 2 }, [ingestField]: { revision: 1 } },
+              undefined
+            )
+          ).toBe(true)
+          expect(Option.getOrThrow(yield* store.bots.getRaw(id))).toEqual({
+            id,
+            config: { v: 2 },
+            [ingestField]: { revision: 1 }
+          })
+          expect(yield* store.bots.replaceIf(id, { config: { v: 3 } }, undefined)).toBe(false)
+          expect(yield* store.bots.removeIf(id, 2)).toBe(false)
+          expect(yield* store.bots.removeIf(id, undefined)).toBe(false)
+          expect(yield* store.bots.removeIf(id, 1)).toBe(true)
+          expect(yield* store.bots.getRaw(id)).toEqual(Option.none())
         })
       )
 

@@ -28,6 +28,7 @@ import {
   type DocumentCollection,
   type IngestLogService,
   type IngestRecord,
+  ingestField,
   type UpsertOutcome
 } from "../../services/BotStore.ts"
 import { attempt, retryTransient, type Target } from "./MongoCalls.ts"
@@ -56,6 +57,10 @@ export {
 
 /** The domain's enabled filter (§2.4) as the driver types it (mutable arrays). */
 const enabled: Filter<Document> = { $or: [...enabledFilter.$or] }
+
+/** The document with `id` whose ingest record is at revision `expected` (none when undefined). */
+const atRevision = (id: string, expected: number | undefined): Filter<Document> =>
+  expected === undefined ? { id, [ingestField]: { $exists: false } } : { id, [`${ingestField}.revision`]: expected }
 
 /** The document without `_id` (an ObjectId the0 never reads), so decoded documents are plain JSON-able values. */
 const withoutId = (document: Document): Record<string, unknown> => {
@@ -159,11 +164,21 @@ const makeCollection = <A extends { readonly id: string }>(
         )
       )
     },
-    replace: (id, document) =>
+    getRaw: (id) =>
       retryTransient(
         target,
-        attempt(target, "replaceOne", () => documents.replaceOne({ id }, { ...document, id }, { upsert: true }))
-      ).pipe(Effect.asVoid),
+        attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
+      ).pipe(Effect.map((found) => (found === null ? Option.none() : Option.some(withoutId(found))))),
+    replaceIf: (id, document, expected) =>
+      retryTransient(
+        target,
+        attempt(target, "replaceOne", () => documents.replaceOne(atRevision(id, expected), { ...document, id }))
+      ).pipe(Effect.map((result) => result.matchedCount === 1)),
+    removeIf: (id, expected) =>
+      retryTransient(
+        target,
+        attempt(target, "deleteOne", () => documents.deleteOne(atRevision(id, expected)))
+      ).pipe(Effect.map((result) => result.deletedCount === 1)),
     remove: (id) =>
       retryTransient(
         target,

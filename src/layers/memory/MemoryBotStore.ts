@@ -16,6 +16,7 @@ import {
   type DocumentCollection,
   type IngestLogService,
   type IngestRecord,
+  ingestField,
   type UpsertOutcome
 } from "../../services/BotStore.ts"
 
@@ -40,6 +41,11 @@ export interface MemoryBotStoreControl {
 export class MemoryBotStore extends Context.Tag("the0/MemoryBotStore")<MemoryBotStore, MemoryBotStoreControl>() {}
 
 const enabled = new Query(enabledFilter)
+
+const revisionOf = (document: Raw): number | undefined => {
+  const record = document[ingestField]
+  return typeof record === "object" && record !== null ? (record as { revision?: number }).revision : undefined
+}
 
 export const make = Effect.sync(() => {
   const documents: Record<CollectionName, Array<Raw>> = { bots: [], schedules: [] }
@@ -106,12 +112,26 @@ export const make = Effect.sync(() => {
         documents[name][index] = next
         return "updated"
       }),
-    replace: (id, document) =>
+    getRaw: (id) =>
+      Effect.map(check("findOne", name), () => {
+        const found = documents[name][indexOf(name, id)]
+        return found === undefined ? Option.none() : Option.some(structuredClone(found))
+      }),
+    replaceIf: (id, document, expected) =>
       Effect.map(check("replaceOne", name), () => {
         const index = indexOf(name, id)
-        const next = { ...structuredClone(document), id }
-        if (index < 0) documents[name].push(next)
-        else documents[name][index] = next
+        const current = documents[name][index]
+        if (current === undefined || revisionOf(current) !== expected) return false
+        documents[name][index] = { ...structuredClone(document), id }
+        return true
+      }),
+    removeIf: (id, expected) =>
+      Effect.map(check("deleteOne", name), () => {
+        const index = indexOf(name, id)
+        const current = documents[name][index]
+        if (current === undefined || revisionOf(current) !== expected) return false
+        documents[name].splice(index, 1)
+        return true
       }),
     remove: (id) =>
       Effect.map(check("deleteOne", name), () => {

@@ -25,17 +25,19 @@ const stream = Effect.flatMap(EventBus, (bus) =>
 const notified: Array<string> = []
 const notify: EventIngest.Notify = (target, id) => Effect.sync(() => notified.push(`${target}:${id}`))
 
-/** The store, with every write of `id`'s ingest record failing while `blocked` says so. */
-const blocking = (store: BotStoreService, id: string, blocked: () => boolean): BotStoreService => ({
-  ...store,
-  ingestLog: {
-    ...store.ingestLog,
-    put: (record, expected) =>
-      record.key.endsWith(`:${id}`) && blocked()
-        ? Effect.fail(new BotStoreError({ operation: "updateOne", collection: "ingest log", detail: "blocked" }))
-        : store.ingestLog.put(record, expected)
+/** The store, with every document write of bot `id` failing while `blocked` says so. */
+const blocking = (store: BotStoreService, id: string, blocked: () => boolean): BotStoreService => {
+  const refuse = Effect.fail(new BotStoreError({ operation: "updateOne", collection: "bots", detail: "blocked" }))
+  return {
+    ...store,
+    bots: {
+      ...store.bots,
+      insertIfAbsent: (document) => (document.id === id && blocked() ? refuse : store.bots.insertIfAbsent(document)),
+      replaceIf: (target, document, expected) =>
+        target === id && blocked() ? refuse : store.bots.replaceIf(target, document, expected)
+    }
   }
-})
+}
 
 describe("event ingest", () => {
   it.scoped("is caught up only once every message the stream held at start is acked", () =>
@@ -109,19 +111,19 @@ describe("event ingest", () => {
       let inFlight = 0
       let peak = 0
       const release = yield* Deferred.make<void>()
-      // every record write waits until four are in flight at once
+      // every document insert waits until four are in flight at once
       const gated: BotStoreService = {
         ...store,
-        ingestLog: {
-          ...store.ingestLog,
-          put: (record, expected) =>
+        bots: {
+          ...store.bots,
+          insertIfAbsent: (document) =>
             Effect.gen(function* () {
               inFlight++
               peak = Math.max(peak, inFlight)
               if (inFlight >= 4) yield* Deferred.succeed(release, undefined)
               yield* Deferred.await(release)
               inFlight--
-              return yield* store.ingestLog.put(record, expected)
+              return yield* store.bots.insertIfAbsent(document)
             })
         }
       }

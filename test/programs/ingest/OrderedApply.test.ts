@@ -12,7 +12,13 @@ import { Subject } from "../../../src/domain/BotEvent.ts"
 import * as MemoryBotStore from "../../../src/layers/memory/MemoryBotStore.ts"
 import { applyEvent } from "../../../src/programs/ingest/ApplyEvent.ts"
 import { applyOrdered, recordKey } from "../../../src/programs/ingest/OrderedApply.ts"
-import { BotStore, type BotStoreService } from "../../../src/services/BotStore.ts"
+import {
+  BotStore,
+  BotStoreError,
+  type BotStoreService,
+  type IngestRecord,
+  ingestField
+} from "../../../src/services/BotStore.ts"
 
 type Kind = "created" | "updated" | "deleted"
 interface Published {
@@ -96,7 +102,9 @@ const interleaving = (store: BotStoreService): BotStoreService => {
 const documentsOf = Effect.gen(function* () {
   const control = yield* MemoryBotStore.MemoryBotStore
   const sorted = (docs: ReadonlyArray<Record<string, unknown>>) =>
-    [...docs].sort((a, b) => String(a.id).localeCompare(String(b.id)))
+    [...docs]
+      .map(({ [ingestField]: _, ...document }) => document)
+      .sort((a, b) => String(a.id).localeCompare(String(b.id)))
   return {
     bots: sorted(yield* control.rawDocuments("bots")),
     schedules: sorted(yield* control.rawDocuments("schedules"))
@@ -218,7 +226,7 @@ describe("ordered ingest", () => {
     }).pipe(Effect.provide(MemoryBotStore.layer))
   )
 
-  it.effect("a replica whose document write lands after another replica's writes it again from the newer record", () =>
+  it.effect("a replica whose document write comes after another replica's reads again and keeps both events", () =>
     Effect.gen(function* () {
       const store = yield* BotStore
       const [created, first, second] = publishedFrom([
@@ -235,14 +243,14 @@ describe("ordered ingest", () => {
         ...store,
         bots: {
           ...store.bots,
-          replace: (id, document) =>
+          replaceIf: (id, document, expected) =>
             held
               ? Deferred.succeed(firstWriting, undefined).pipe(
                   Effect.zipRight(Deferred.await(secondDone)),
                   Effect.zipRight(Effect.sync(() => (held = false))),
-                  Effect.zipRight(store.bots.replace(id, document))
+                  Effect.zipRight(store.bots.replaceIf(id, document, expected))
                 )
-              : store.bots.replace(id, document)
+              : store.bots.replaceIf(id, document, expected)
         }
       }
       const a = yield* Effect.fork(
@@ -254,6 +262,67 @@ describe("ordered ingest", () => {
       yield* Fiber.join(a)
       expect(Option.getOrThrow(yield* store.bots.get("bot-0")).config).toEqual({ v: 3 })
     }).pipe(Effect.provide(MemoryBotStore.layer))
+  )
+
+  /** c1 and d2 applied; then replica A applies c3 while replica B applies d4, with `hold` pausing one of them. */
+  const raceAfterDelete = (hold: "A's insert until B is done" | "B's tombstone until A is done") =>
+    Effect.gen(function* () {
+      const store = yield* BotStore
+      const [c1, d2, c3, d4] = publishedFrom([
+        { target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 },
+        { target: "bot", bot: 0, kind: "deleted", withCustom: true, cron: 0 },
+        { target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 },
+        { target: "bot", bot: 0, kind: "deleted", withCustom: true, cron: 0 }
+      ]) as [Published, Published, Published, Published]
+      for (const p of [c1, d2]) yield* applyOrdered(p.subject, p.body, p.sequence, retention)
+      const paused = yield* Deferred.make<void>()
+      const resume = yield* Deferred.make<void>()
+      let first = true
+      const pause = <A, E>(effect: Effect.Effect<A, E>) =>
+        first
+          ? Effect.sync(() => {
+              first = false
+            }).pipe(
+              Effect.zipRight(Deferred.succeed(paused, undefined)),
+              Effect.zipRight(Deferred.await(resume)),
+              Effect.zipRight(effect)
+            )
+          : effect
+      const a: BotStoreService =
+        hold === "A's insert until B is done"
+          ? { ...store, bots: { ...store.bots, insertIfAbsent: (d) => pause(store.bots.insertIfAbsent(d)) } }
+          : store
+      const b: BotStoreService =
+        hold === "B's tombstone until A is done"
+          ? { ...store, ingestLog: { ...store.ingestLog, put: (r, e) => pause(store.ingestLog.put(r, e)) } }
+          : store
+      const [held, other] =
+        hold === "A's insert until B is done"
+          ? [
+              [c3, a],
+              [d4, b]
+            ]
+          : [
+              [d4, b],
+              [c3, a]
+            ]
+      const apply = ([p, s]: readonly [Published, BotStoreService]) =>
+        Effect.provideService(applyOrdered(p.subject, p.body, p.sequence, retention), BotStore, s)
+      const fiber = yield* Effect.fork(apply(held as [Published, BotStoreService]))
+      yield* Deferred.await(paused)
+      yield* apply(other as [Published, BotStoreService])
+      yield* Deferred.succeed(resume, undefined)
+      yield* Fiber.join(fiber)
+      // in publish order the last event is d4: the bot is gone
+      expect(yield* store.bots.get("bot-0")).toEqual(Option.none())
+    }).pipe(Effect.provide(MemoryBotStore.layer))
+
+  it.effect("a create inserted after another replica's newer delete went to the tombstone is removed again", () =>
+    raceAfterDelete("A's insert until B is done")
+  )
+
+  it.effect("a delete written to the tombstone after another replica's create inserted the document removes it", () =>
+    raceAfterDelete("B's tombstone until A is done")
   )
 
   it.effect("a created event never overwrites an existing document", () =>
@@ -269,17 +338,18 @@ describe("ordered ingest", () => {
     }).pipe(Effect.provide(MemoryBotStore.layer))
   )
 
-  it.effect("events older than the retention fold into the base, and the record expires after it", () =>
+  it.effect("events older than the retention fold into the base, and a tombstone expires after it", () =>
     Effect.gen(function* () {
       const store = yield* BotStore
-      const [created, updated] = publishedFrom([
+      const [created, updated, deleted] = publishedFrom([
         { target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 },
-        { target: "bot", bot: 0, kind: "updated", withCustom: true, cron: 0 }
-      ]) as [Published, Published]
+        { target: "bot", bot: 0, kind: "updated", withCustom: true, cron: 0 },
+        { target: "bot", bot: 0, kind: "deleted", withCustom: true, cron: 0 }
+      ]) as [Published, Published, Published]
       yield* applyOrdered(created.subject, created.body, created.sequence, 1_000)
       yield* TestClock.adjust("2 seconds")
       yield* applyOrdered(updated.subject, updated.body, updated.sequence, 1_000)
-      const record = Option.getOrThrow(yield* store.ingestLog.get(recordKey("bot", "bot-0")))
+      const record = Option.getOrThrow(yield* store.bots.getRaw("bot-0"))[ingestField] as IngestRecord
       expect(record.foldedThrough).toBe(1)
       expect(record.events.map((e) => e.sequence)).toEqual([2])
       expect(record.base).toMatchObject({ id: "bot-0", config: { v: 1 } })
@@ -287,30 +357,47 @@ describe("ordered ingest", () => {
       const again = yield* applyOrdered(created.subject, created.body, created.sequence, 1_000)
       expect(again.outcome).toBe("duplicate")
       expect(Option.getOrThrow(yield* store.bots.get("bot-0")).config).toEqual({ v: 2 })
-      expect(yield* store.ingestLog.prune(record.expiresAt - 1)).toBe(0)
-      expect(yield* store.ingestLog.prune(record.expiresAt + 1)).toBe(1)
+      yield* applyOrdered(deleted.subject, deleted.body, deleted.sequence, 1_000)
+      const tombstone = Option.getOrThrow(yield* store.ingestLog.get(recordKey("bot", "bot-0")))
+      expect(tombstone.events.map((e) => e.sequence)).toEqual([2, 3])
+      expect(yield* store.ingestLog.prune(tombstone.expiresAt - 1)).toBe(0)
+      expect(yield* store.ingestLog.prune(tombstone.expiresAt + 1)).toBe(1)
     }).pipe(Effect.provide(MemoryBotStore.layer))
   )
 
-  it.effect("a store failure between the record write and the document write is repaired by the redelivery", () =>
+  it.effect("a delete that fails between its tombstone and the document's removal is completed by the redelivery", () =>
     Effect.gen(function* () {
       const store = yield* BotStore
-      const control = yield* MemoryBotStore.MemoryBotStore
-      const [created] = publishedFrom([{ target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 }])
-      const p = created as Published
-      // get record, get base, put record succeed; the document write fails
+      const [created, deleted] = publishedFrom([
+        { target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 },
+        { target: "bot", bot: 0, kind: "deleted", withCustom: true, cron: 0 }
+      ]) as [Published, Published]
+      yield* applyOrdered(created.subject, created.body, created.sequence, retention)
       const broken: BotStoreService = {
         ...store,
-        bots: { ...store.bots, replace: () => Effect.zipRight(control.failNext(1), store.bots.replace("x", {})) }
+        bots: {
+          ...store.bots,
+          removeIf: (id) =>
+            Effect.fail(new BotStoreError({ operation: "deleteOne", collection: "bots", detail: `down for ${id}` }))
+        }
       }
       const failed = yield* Effect.either(
-        Effect.provideService(applyOrdered(p.subject, p.body, p.sequence, retention), BotStore, broken)
+        Effect.provideService(
+          applyOrdered(deleted.subject, deleted.body, deleted.sequence, retention),
+          BotStore,
+          broken
+        )
       )
       expect(Either.isLeft(failed)).toBe(true)
-      expect(yield* store.bots.get("bot-0")).toEqual(Option.none())
-      const redelivered = yield* applyOrdered(p.subject, p.body, p.sequence, retention)
-      expect(redelivered.outcome).toBe("duplicate")
       expect(Option.isSome(yield* store.bots.get("bot-0"))).toBe(true)
+      expect(Option.isSome(yield* store.ingestLog.get(recordKey("bot", "bot-0")))).toBe(true)
+      const redelivered = yield* applyOrdered(deleted.subject, deleted.body, deleted.sequence, retention)
+      expect(redelivered.outcome).toBe("duplicate")
+      expect(yield* store.bots.get("bot-0")).toEqual(Option.none())
+      // the tombstone keeps the bot's events, so an older event delivered now changes nothing
+      const late = yield* applyOrdered(created.subject, created.body, created.sequence, retention)
+      expect(late.outcome).toBe("duplicate")
+      expect(yield* store.bots.get("bot-0")).toEqual(Option.none())
     }).pipe(Effect.provide(MemoryBotStore.layer))
   )
 })
