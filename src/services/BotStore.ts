@@ -33,6 +33,11 @@ export interface DocumentCollection<A extends { readonly id: string }> {
   readonly listIds: Effect.Effect<ReadonlySet<string>, BotStoreError>
   /** The document with this id, enabled or not. */
   readonly get: (id: string) => Effect.Effect<Option.Option<A>, BotStoreError | DocumentDecodeError>
+  /**
+   * Inserts the document with its id as the store's own key (`_id`); false when a document with that key exists.
+   * For callers that have just read that no document with this id exists: it does not look for one under another key.
+   */
+  readonly insertNew: (document: A & Record<string, unknown>) => Effect.Effect<boolean, BotStoreError>
   /** Inserts the document unless one with its id exists; true when inserted. */
   readonly insertIfAbsent: (document: A) => Effect.Effect<boolean, BotStoreError>
   /** Sets `fields` on the document with `id`, inserting `{id, ...fields}` when there is none. */

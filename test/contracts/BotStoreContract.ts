@@ -107,6 +107,25 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         })
       )
 
+      it.effect("insertNew inserts once; the document is found, replaced and removed by its id like any other", () =>
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          const id = `${uniqueSuffix()}-n`
+          expect(yield* store.bots.insertNew({ id, config: { v: 1 }, [ingestField]: { revision: 1 } })).toBe(true)
+          expect(yield* store.bots.insertNew({ id, config: { v: 9 } })).toBe(false)
+          expect(Option.getOrThrow(yield* store.bots.get(id)).config).toEqual({ v: 1 })
+          expect(yield* store.bots.replaceIf(id, { config: { v: 2 }, [ingestField]: { revision: 2 } }, 1)).toBe(true)
+          expect(Option.getOrThrow(yield* store.bots.getRaw(id))).toEqual({
+            id,
+            config: { v: 2 },
+            [ingestField]: { revision: 2 }
+          })
+          expect(yield* store.bots.listIds).toContain(id)
+          expect(yield* store.bots.removeIf(id, 2)).toBe(true)
+          expect(yield* store.bots.get(id)).toEqual(Option.none())
+        })
+      )
+
       it.effect("the ingest log writes only over the revision it read, and prunes what expired", () =>
         Effect.gen(function* () {
           const { ingestLog } = yield* BotStore

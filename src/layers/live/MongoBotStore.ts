@@ -58,9 +58,11 @@ export {
 /** The domain's enabled filter (§2.4) as the driver types it (mutable arrays). */
 const enabled: Filter<Document> = { $or: [...enabledFilter.$or] }
 
-/** The document with `id` whose ingest record is at revision `expected` (none when undefined). */
-const atRevision = (id: string, expected: number | undefined): Filter<Document> =>
-  expected === undefined ? { id, [ingestField]: { $exists: false } } : { id, [`${ingestField}.revision`]: expected }
+/** The document `filter` selects, when its ingest record is at revision `expected` (none when undefined). */
+const atRevision = (filter: Filter<Document>, expected: number | undefined): Filter<Document> =>
+  expected === undefined
+    ? { ...filter, [ingestField]: { $exists: false } }
+    : { ...filter, [`${ingestField}.revision`]: expected }
 
 /** The document without `_id` (an ObjectId the0 never reads), so decoded documents are plain JSON-able values. */
 const withoutId = (document: Document): Record<string, unknown> => {
@@ -91,6 +93,29 @@ const makeCollection = <A extends { readonly id: string }>(
   const { database, collection } = settings.collections[name]
   const target: Target = { collection: `${database}.${collection}`, settings }
   const documents: Collection<Document> = client.db(database).collection(collection)
+  /**
+   * The document with this id: by `_id` first (the documents ingest inserts have their id as `_id`, which every
+   * server finds through its primary index), then by `id` (the0's documents have an ObjectId `_id`).
+   */
+  const findById = (id: string) =>
+    retryTransient(
+      target,
+      attempt(target, "findOne", (signal) => documents.findOne({ _id: id as never }, { signal }))
+    ).pipe(
+      Effect.flatMap((found) =>
+        found !== null
+          ? Effect.succeed<Document | null>(found)
+          : retryTransient(
+              target,
+              attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
+            )
+      )
+    )
+  /** `write` on the document with `_id` = id, then, when none matched, on the one with `id`. */
+  const byIdFirst =
+    (write: (filter: Filter<Document>) => Effect.Effect<boolean, BotStoreError>) =>
+    (id: string): Effect.Effect<boolean, BotStoreError> =>
+      Effect.flatMap(write({ _id: id as never }), (done) => (done ? Effect.succeed(true) : write({ id })))
   const decodeAll = (batch: ReadonlyArray<Document>) => Chunk.fromIterable(batch.map((d) => decode(withoutId(d))))
 
   // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
@@ -136,10 +161,7 @@ const makeCollection = <A extends { readonly id: string }>(
       )
     ).pipe(Effect.map((found) => new Set(found.flatMap((d) => (typeof d.id === "string" ? [d.id] : []))))),
     get: (id) =>
-      retryTransient(
-        target,
-        attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
-      ).pipe(
+      findById(id).pipe(
         Effect.flatMap((found) =>
           found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
         )
@@ -165,20 +187,29 @@ const makeCollection = <A extends { readonly id: string }>(
       )
     },
     getRaw: (id) =>
+      Effect.map(findById(id), (found) => (found === null ? Option.none() : Option.some(withoutId(found)))),
+    insertNew: (document) =>
       retryTransient(
         target,
-        attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
-      ).pipe(Effect.map((found) => (found === null ? Option.none() : Option.some(withoutId(found))))),
+        attempt(target, "insertOne", () => documents.insertOne({ ...document, _id: document.id as never }))
+      ).pipe(
+        Effect.as(true),
+        Effect.catchIf(duplicateKey, () => Effect.succeed(false))
+      ),
     replaceIf: (id, document, expected) =>
-      retryTransient(
-        target,
-        attempt(target, "replaceOne", () => documents.replaceOne(atRevision(id, expected), { ...document, id }))
-      ).pipe(Effect.map((result) => result.matchedCount === 1)),
+      byIdFirst((filter) =>
+        retryTransient(
+          target,
+          attempt(target, "replaceOne", () => documents.replaceOne(atRevision(filter, expected), { ...document, id }))
+        ).pipe(Effect.map((result) => result.matchedCount === 1))
+      )(id),
     removeIf: (id, expected) =>
-      retryTransient(
-        target,
-        attempt(target, "deleteOne", () => documents.deleteOne(atRevision(id, expected)))
-      ).pipe(Effect.map((result) => result.deletedCount === 1)),
+      byIdFirst((filter) =>
+        retryTransient(
+          target,
+          attempt(target, "deleteOne", () => documents.deleteOne(atRevision(filter, expected)))
+        ).pipe(Effect.map((result) => result.deletedCount === 1))
+      )(id),
     remove: (id) =>
       retryTransient(
         target,

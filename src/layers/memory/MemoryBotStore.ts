@@ -117,6 +117,12 @@ export const make = Effect.sync(() => {
         const found = documents[name][indexOf(name, id)]
         return found === undefined ? Option.none() : Option.some(structuredClone(found))
       }),
+    insertNew: (document) =>
+      Effect.map(check("insertOne", name), () => {
+        if (indexOf(name, document.id) >= 0) return false
+        documents[name].push(structuredClone(document) as Raw)
+        return true
+      }),
     replaceIf: (id, document, expected) =>
       Effect.map(check("replaceOne", name), () => {
         const index = indexOf(name, id)

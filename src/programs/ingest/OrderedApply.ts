@@ -124,7 +124,7 @@ const write = (collection: Collection, store: BotStoreService, id: string, curre
       const document = { ...folded.document, id, [ingestField]: next }
       const written = Option.isSome(current.document)
         ? yield* collection.replaceIf(id, document, current.documentRevision)
-        : yield* collection.insertIfAbsent(document as { readonly id: string })
+        : yield* collection.insertNew(document)
       if (!written) return false
       const tombstone = yield* store.ingestLog.get(next.key)
       return tombstoneRevision(tombstone) === tombstoneRevision(current.tombstone)

@@ -32,7 +32,7 @@ const blocking = (store: BotStoreService, id: string, blocked: () => boolean): B
     ...store,
     bots: {
       ...store.bots,
-      insertIfAbsent: (document) => (document.id === id && blocked() ? refuse : store.bots.insertIfAbsent(document)),
+      insertNew: (document) => (document.id === id && blocked() ? refuse : store.bots.insertNew(document)),
       replaceIf: (target, document, expected) =>
         target === id && blocked() ? refuse : store.bots.replaceIf(target, document, expected)
     }
@@ -116,14 +116,14 @@ describe("event ingest", () => {
         ...store,
         bots: {
           ...store.bots,
-          insertIfAbsent: (document) =>
+          insertNew: (document) =>
             Effect.gen(function* () {
               inFlight++
               peak = Math.max(peak, inFlight)
               if (inFlight >= 4) yield* Deferred.succeed(release, undefined)
               yield* Deferred.await(release)
               inFlight--
-              return yield* store.bots.insertIfAbsent(document)
+              return yield* store.bots.insertNew(document)
             })
         }
       }

@@ -290,7 +290,7 @@ describe("ordered ingest", () => {
           : effect
       const a: BotStoreService =
         hold === "A's insert until B is done"
-          ? { ...store, bots: { ...store.bots, insertIfAbsent: (d) => pause(store.bots.insertIfAbsent(d)) } }
+          ? { ...store, bots: { ...store.bots, insertNew: (d) => pause(store.bots.insertNew(d)) } }
           : store
       const b: BotStoreService =
         hold === "B's tombstone until A is done"
