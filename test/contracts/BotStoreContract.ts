@@ -121,6 +121,12 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
             [ingestField]: { revision: 2 }
           })
           expect(yield* store.bots.listIds).toContain(id)
+          // the record is ingest's: listings and get leave it out
+          expect(Object.keys(Option.getOrThrow(yield* store.bots.get(id)))).not.toContain(ingestField)
+          const listed = Chunk.toReadonlyArray(yield* Stream.runCollect(store.bots.listEnabled)).flatMap((r) =>
+            Either.isRight(r) && r.right.id === id ? [r.right] : []
+          )
+          expect(listed.map((d) => Object.keys(d).includes(ingestField))).toEqual([false])
           expect(yield* store.bots.removeIf(id, 2)).toBe(true)
           expect(yield* store.bots.get(id)).toEqual(Option.none())
         })

@@ -97,17 +97,21 @@ const makeCollection = <A extends { readonly id: string }>(
    * The document with this id: by `_id` first (the documents ingest inserts have their id as `_id`, which every
    * server finds through its primary index), then by `id` (the0's documents have an ObjectId `_id`).
    */
-  const findById = (id: string) =>
+  const findById = (id: string, projection?: Document) =>
     retryTransient(
       target,
-      attempt(target, "findOne", (signal) => documents.findOne({ _id: id as never }, { signal }))
+      attempt(target, "findOne", (signal) =>
+        documents.findOne({ _id: id as never }, projection === undefined ? { signal } : { signal, projection })
+      )
     ).pipe(
       Effect.flatMap((found) =>
         found !== null
           ? Effect.succeed<Document | null>(found)
           : retryTransient(
               target,
-              attempt(target, "findOne", (signal) => documents.findOne({ id }, { signal }))
+              attempt(target, "findOne", (signal) =>
+                documents.findOne({ id }, projection === undefined ? { signal } : { signal, projection })
+              )
             )
       )
     )
@@ -121,7 +125,8 @@ const makeCollection = <A extends { readonly id: string }>(
   // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
   const firstBatch = Effect.gen(function* () {
     const cursor = yield* Effect.acquireRelease(
-      Effect.sync(() => documents.find(enabled, { batchSize: settings.batchSize })),
+      // ingest's record is not the controllers' business: it stays on the server
+      Effect.sync(() => documents.find(enabled, { batchSize: settings.batchSize, projection: { [ingestField]: 0 } })),
       closeCursor
     )
     const first = yield* nextBatch(target, "find", cursor)
@@ -161,7 +166,7 @@ const makeCollection = <A extends { readonly id: string }>(
       )
     ).pipe(Effect.map((found) => new Set(found.flatMap((d) => (typeof d.id === "string" ? [d.id] : []))))),
     get: (id) =>
-      findById(id).pipe(
+      findById(id, { [ingestField]: 0 }).pipe(
         Effect.flatMap((found) =>
           found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
         )

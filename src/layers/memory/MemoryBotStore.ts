@@ -42,6 +42,12 @@ export class MemoryBotStore extends Context.Tag("the0/MemoryBotStore")<MemoryBot
 
 const enabled = new Query(enabledFilter)
 
+/** A copy without ingest's record, which only `getRaw` returns (as the Mongo layer's projections do). */
+const withoutIngestRecord = (document: Raw): Raw => {
+  const { [ingestField]: _, ...rest } = structuredClone(document)
+  return rest
+}
+
 const revisionOf = (document: Raw): number | undefined => {
   const record = document[ingestField]
   return typeof record === "object" && record !== null ? (record as { revision?: number }).revision : undefined
@@ -72,7 +78,7 @@ export const make = Effect.sync(() => {
   ): DocumentCollection<A> => ({
     listEnabled: Stream.unwrap(
       Effect.map(check("find", name), () => {
-        const selected = documents[name].filter((d) => enabled.test(d)).map((d) => structuredClone(d))
+        const selected = documents[name].filter((d) => enabled.test(d)).map(withoutIngestRecord)
         const cutoff = listFailsAfter
         listFailsAfter = undefined
         const decoded = Stream.fromIterable(selected.slice(0, cutoff)).pipe(Stream.map(decode))
@@ -91,7 +97,7 @@ export const make = Effect.sync(() => {
     get: (id) =>
       Effect.flatMap(check("findOne", name), () => {
         const found = documents[name][indexOf(name, id)]
-        return found === undefined ? Effect.succeedNone : Effect.map(decode(structuredClone(found)), Option.some)
+        return found === undefined ? Effect.succeedNone : Effect.map(decode(withoutIngestRecord(found)), Option.some)
       }),
     insertIfAbsent: (document) =>
       Effect.map(check("insertOne", name), () => {
