@@ -11,6 +11,7 @@ import { MongoClient } from "mongodb"
 import { Annotation, Label } from "../../../src/domain/Labels.ts"
 import { testbed } from "../testbed/env.ts"
 import {
+  apiPayload,
   clearStore,
   dropEventsStream,
   env,
@@ -27,24 +28,7 @@ import {
 const core = () => kubeConfig().makeApiClient(CoreV1Api)
 const batch = () => kubeConfig().makeApiClient(BatchV1Api)
 
-const payload = (id: string, config: Record<string, unknown> = {}, type = "realtime") =>
-  JSON.stringify({
-    id,
-    config: { name: `bot-${id}`, type, version: "1.0.0", symbol: "BTC/USD", customBotId: "cb", ...config },
-    custom: {
-      config: {
-        name: `bot-${id}`,
-        runtime: "python3.11",
-        type,
-        version: "1.0.0",
-        entrypoints: { bot: "main.py", query: "query.py" }
-      },
-      createdAt: "2026-11-26T09:00:00.000Z",
-      updatedAt: "2026-11-26T09:00:00.000Z",
-      filePath: `user-1/${id}/1.0.0.zip`,
-      version: "1.0.0"
-    }
-  })
+const payload = apiPayload
 
 /** An empty store, no THE0_EVENTS stream, and a namespace of the test's own. */
 const freshWorld = Effect.andThen(Effect.andThen(clearStore, dropEventsStream), freshNamespace)

@@ -43,6 +43,29 @@ export const freshNamespace = Effect.gen(function* () {
   return name
 })
 
+/** A bot or schedule as the0's API publishes it and writes it (controller spec §3.3), with `config` merged in. */
+export const apiDocument = (id: string, config: Record<string, unknown> = {}, type = "realtime") => ({
+  id,
+  config: { name: `bot-${id}`, type, version: "1.0.0", symbol: "BTC/USD", customBotId: "cb", ...config },
+  custom: {
+    config: {
+      name: `bot-${id}`,
+      runtime: "python3.11",
+      type,
+      version: "1.0.0",
+      entrypoints: { bot: "main.py", query: "query.py" }
+    },
+    createdAt: "2026-11-26T09:00:00.000Z",
+    updatedAt: "2026-11-26T09:00:00.000Z",
+    filePath: `user-1/${id}/1.0.0.zip`,
+    version: "1.0.0"
+  }
+})
+
+/** The body of the API's `the0.bot.*` / `the0.bot-schedule.*` event for `apiDocument`. */
+export const apiPayload = (id: string, config: Record<string, unknown> = {}, type = "realtime"): string =>
+  JSON.stringify(apiDocument(id, config, type))
+
 /** Both collections and ingest's records emptied, so a test starts from a known store. */
 export const clearStore = Effect.promise(async () => {
   const client = await MongoClient.connect(env.MONGO_URI)

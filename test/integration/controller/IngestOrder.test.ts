@@ -10,6 +10,7 @@ import * as LiveKubeApi from "../../../src/layers/live/LiveKubeApi.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
 import { testbed } from "../testbed/env.ts"
 import {
+  apiPayload,
   clearStore,
   env,
   freshEventsStream,
@@ -21,22 +22,7 @@ import {
   withNats
 } from "./Harness.ts"
 
-const payload = (id: string, config: Record<string, unknown> = {}) =>
-  JSON.stringify({
-    id,
-    config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", symbol: "BTC/USD", ...config },
-    custom: {
-      config: {
-        name: `bot-${id}`,
-        runtime: "python3.11",
-        type: "realtime",
-        version: "1.0.0",
-        entrypoints: { bot: "main.py", query: "query.py" }
-      },
-      filePath: `user-1/${id}/1.0.0.zip`,
-      version: "1.0.0"
-    }
-  })
+const payload = (id: string, config: Record<string, unknown> = {}) => apiPayload(id, config)
 const deleted = (id: string) => JSON.stringify({ id, config: {} })
 
 /** Names of every Pod ADDED in `namespace` from now on, as the API server reports them. */

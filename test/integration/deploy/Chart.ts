@@ -18,6 +18,7 @@ import {
 } from "@kubernetes/client-node"
 import { expect } from "vitest"
 import { parseAllDocuments } from "yaml"
+import { apiDocument } from "../controller/Harness.ts"
 
 export const CHART = "deploy/helm/the0-runtime"
 
@@ -283,24 +284,8 @@ export const parkedDeployment = (deployment: Obj): V1Deployment => {
   return d
 }
 
-/** A bot document in the Mongo shape the0's API writes (as test/integration/controller/ControllerLive does). */
-export const botDocument = (id: string) => ({
-  id,
-  config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", symbol: "BTC/USD", customBotId: "cb" },
-  custom: {
-    config: {
-      name: `bot-${id}`,
-      runtime: "python3.11",
-      type: "realtime",
-      version: "1.0.0",
-      entrypoints: { bot: "main.py", query: "query.py" }
-    },
-    createdAt: "2026-11-26T09:00:00.000Z",
-    updatedAt: "2026-11-26T09:00:00.000Z",
-    filePath: `user-1/${id}/1.0.0.zip`,
-    version: "1.0.0"
-  }
-})
+/** A bot document in the Mongo shape the0's API writes. */
+export const botDocument = (id: string) => apiDocument(id)
 
 /** The flags of the chart's controller that `the0-runtime render` takes too (the manifest settings). */
 const manifestFlags = [
