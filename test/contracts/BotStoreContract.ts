@@ -80,6 +80,8 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
           const id = `${uniqueSuffix()}-r`
           expect(yield* store.bots.replaceIf(id, { config: { v: 0 } }, undefined)).toBe(false)
           yield* insertRaw("bots", { id, config: { v: 1 }, custom: { version: "1.0.0" }, extra: true })
+          // another writer's document is known from the next full listing (docs/architecture.md, "Store lookups")
+          yield* store.bots.listIds
           expect(Option.getOrThrow(yield* store.bots.getRaw(id))).toEqual({
             id,
             config: { v: 1 },
@@ -180,6 +182,7 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
           const store = yield* BotStore
           const run = uniqueSuffix()
           yield* insertRaw("bots", { ...bot(`${run}-x`, { enabled: false }), extra: { kept: true } })
+          yield* store.bots.listIds
           const found = yield* store.bots.get(`${run}-x`)
           expect(Option.isSome(found) && found.value.config?.enabled).toBe(false)
           expect(Option.isSome(found) && (found.value as Record<string, unknown>).extra).toEqual({ kept: true })

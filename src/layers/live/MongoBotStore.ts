@@ -1,6 +1,8 @@
 /**
  * The BotStore port over the MongoDB driver (`mongodb@7`): `bot_runner.bots` and `bot_scheduler.bot_schedules`
- * (controller spec §2), stored as the0 stores them (keyed by the string `id`, `_id` left to the server).
+ * (controller spec §2), stored as the0 stores them, keyed by the string `id`. Documents this runtime inserts have
+ * their id as `_id` too, so they are found through the primary index; the0's (an ObjectId `_id`) are looked up by `id`
+ * (docs/architecture.md, "Store lookups").
  *
  * - Listings run the0's enabled filter (§2.4) as a cursor read in batches; each document is decoded on its own
  *   (through a per-id decode cache, so unchanged documents are not decoded again on every full read), and `_id` is
@@ -84,144 +86,144 @@ const nextBatch = (
 const closeCursor = (cursor: FindCursor<Document>): Effect.Effect<void> =>
   Effect.tryPromise(() => cursor.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
 
+/** The ids of the documents in `batch` whose `_id` is not their id (the0's, with an ObjectId `_id`). */
+const legacyIn = (batch: ReadonlyArray<Document>): ReadonlyArray<string> =>
+  batch.flatMap((d) => (typeof d.id === "string" && d._id !== d.id ? [d.id] : []))
+
+/** Every id and `_id` in the collection: one read of the whole collection, ids only. */
+const readIds = (target: Target, documents: Collection<Document>) =>
+  retryTransient(
+    target,
+    attempt(target, "find", (signal) =>
+      documents.find({}, { projection: { _id: 1, id: 1 }, batchSize: target.settings.batchSize, signal }).toArray()
+    )
+  )
+
 const makeCollection = <A extends { readonly id: string }>(
   client: MongoClient,
   name: keyof typeof Collections,
   decode: (raw: unknown) => Either.Either<A, DocumentDecodeError>,
   settings: Settings
-): DocumentCollection<A> => {
-  const { database, collection } = settings.collections[name]
-  const target: Target = { collection: `${database}.${collection}`, settings }
-  const documents: Collection<Document> = client.db(database).collection(collection)
-  /**
-   * The document with this id: by `_id` first (the documents ingest inserts have their id as `_id`, which every
-   * server finds through its primary index), then by `id` (the0's documents have an ObjectId `_id`).
-   */
-  const findById = (id: string, projection?: Document) =>
-    retryTransient(
-      target,
-      attempt(target, "findOne", (signal) =>
-        documents.findOne({ _id: id as never }, projection === undefined ? { signal } : { signal, projection })
+): Effect.Effect<DocumentCollection<A>, BotStoreError> =>
+  Effect.gen(function* () {
+    const { database, collection } = settings.collections[name]
+    const target: Target = { collection: `${database}.${collection}`, settings }
+    const documents: Collection<Document> = client.db(database).collection(collection)
+    /**
+     * The ids whose document has another `_id` (docs/architecture.md, "Store lookups"): read at start, and added to
+     * from every full listing. Every other id is looked up by `_id`, which every server answers from its primary
+     * index; a filter on `id` reads the whole collection on FerretDB.
+     */
+    const legacy = new Set(legacyIn(yield* readIds(target, documents)))
+    const byId = (id: string): Filter<Document> => (legacy.has(id) ? { id } : { _id: id as never })
+    const findById = (id: string, projection?: Document) =>
+      retryTransient(
+        target,
+        attempt(target, "findOne", (signal) =>
+          documents.findOne(byId(id), projection === undefined ? { signal } : { signal, projection })
+        )
       )
-    ).pipe(
-      Effect.flatMap((found) =>
-        found !== null
-          ? Effect.succeed<Document | null>(found)
-          : retryTransient(
-              target,
-              attempt(target, "findOne", (signal) =>
-                documents.findOne({ id }, projection === undefined ? { signal } : { signal, projection })
-              )
-            )
+    const decodeAll = (batch: ReadonlyArray<Document>) => {
+      for (const id of legacyIn(batch)) legacy.add(id)
+      return Chunk.fromIterable(batch.map((d) => decode(withoutId(d))))
+    }
+
+    // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
+    const firstBatch = Effect.gen(function* () {
+      const cursor = yield* Effect.acquireRelease(
+        // ingest's record is not the controllers' business: it stays on the server
+        Effect.sync(() => documents.find(enabled, { batchSize: settings.batchSize, projection: { [ingestField]: 0 } })),
+        closeCursor
       )
-    )
-  /** `write` on the document with `_id` = id, then, when none matched, on the one with `id`. */
-  const byIdFirst =
-    (write: (filter: Filter<Document>) => Effect.Effect<boolean, BotStoreError>) =>
-    (id: string): Effect.Effect<boolean, BotStoreError> =>
-      Effect.flatMap(write({ _id: id as never }), (done) => (done ? Effect.succeed(true) : write({ id })))
-  const decodeAll = (batch: ReadonlyArray<Document>) => Chunk.fromIterable(batch.map((d) => decode(withoutId(d))))
+      const first = yield* nextBatch(target, "find", cursor)
+      return { cursor, first }
+    })
 
-  // A fresh cursor per attempt: a cursor that failed is closed by the driver and would then look exhausted.
-  const firstBatch = Effect.gen(function* () {
-    const cursor = yield* Effect.acquireRelease(
-      // ingest's record is not the controllers' business: it stays on the server
-      Effect.sync(() => documents.find(enabled, { batchSize: settings.batchSize, projection: { [ingestField]: 0 } })),
-      closeCursor
-    )
-    const first = yield* nextBatch(target, "find", cursor)
-    return { cursor, first }
-  })
-
-  const listEnabled: Stream.Stream<Either.Either<A, DocumentDecodeError>, BotStoreError> = Stream.unwrapScoped(
-    Effect.map(retryTransient(target, firstBatch), ({ cursor, first }) =>
-      Option.match(first, {
-        onNone: () => Stream.empty,
-        onSome: (batch) =>
-          Stream.concat(
-            Stream.fromChunk(decodeAll(batch)),
-            // After documents were delivered a failure fails the listing: retrying would deliver them twice.
-            Stream.repeatEffectChunkOption(
-              nextBatch(target, "getMore", cursor).pipe(
-                Effect.mapError(Option.some),
-                Effect.flatMap(
-                  Option.match({
-                    onNone: () => Effect.fail(Option.none()),
-                    onSome: (more) => Effect.succeed(decodeAll(more))
-                  })
+    const listEnabled: Stream.Stream<Either.Either<A, DocumentDecodeError>, BotStoreError> = Stream.unwrapScoped(
+      Effect.map(retryTransient(target, firstBatch), ({ cursor, first }) =>
+        Option.match(first, {
+          onNone: () => Stream.empty,
+          onSome: (batch) =>
+            Stream.concat(
+              Stream.fromChunk(decodeAll(batch)),
+              // After documents were delivered a failure fails the listing: retrying would deliver them twice.
+              Stream.repeatEffectChunkOption(
+                nextBatch(target, "getMore", cursor).pipe(
+                  Effect.mapError(Option.some),
+                  Effect.flatMap(
+                    Option.match({
+                      onNone: () => Effect.fail(Option.none()),
+                      onSome: (more) => Effect.succeed(decodeAll(more))
+                    })
+                  )
                 )
               )
             )
-          )
-      })
+        })
+      )
     )
-  )
 
-  return {
-    listEnabled,
-    listIds: retryTransient(
-      target,
-      attempt(target, "find", (signal) =>
-        documents.find({}, { projection: { _id: 0, id: 1 }, batchSize: settings.batchSize, signal }).toArray()
-      )
-    ).pipe(Effect.map((found) => new Set(found.flatMap((d) => (typeof d.id === "string" ? [d.id] : []))))),
-    get: (id) =>
-      findById(id, { [ingestField]: 0 }).pipe(
-        Effect.flatMap((found) =>
-          found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
-        )
+    return {
+      listEnabled,
+      listIds: readIds(target, documents).pipe(
+        Effect.map((found) => {
+          for (const id of legacyIn(found)) legacy.add(id)
+          return new Set(found.flatMap((d) => (typeof d.id === "string" ? [d.id] : [])))
+        })
       ),
-    insertIfAbsent: (document) =>
-      retryTransient(
-        target,
-        attempt(target, "updateOne", () =>
-          documents.updateOne({ id: document.id }, { $setOnInsert: { ...document } }, { upsert: true })
-        )
-      ).pipe(Effect.map((result) => result.upsertedCount > 0)),
-    upsert: (id, fields) => {
-      const set = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
-      const update = Object.keys(set).length === 0 ? { $setOnInsert: { id } } : { $set: set }
-      return retryTransient(
-        target,
-        attempt(target, "updateOne", () => documents.updateOne({ id }, update, { upsert: true }))
-      ).pipe(
-        Effect.map(
-          (result): UpsertOutcome =>
-            result.upsertedCount > 0 ? "inserted" : result.modifiedCount > 0 ? "updated" : "unchanged"
-        )
-      )
-    },
-    getRaw: (id) =>
-      Effect.map(findById(id), (found) => (found === null ? Option.none() : Option.some(withoutId(found)))),
-    insertNew: (document) =>
-      retryTransient(
-        target,
-        attempt(target, "insertOne", () => documents.insertOne({ ...document, _id: document.id as never }))
-      ).pipe(
-        Effect.as(true),
-        Effect.catchIf(duplicateKey, () => Effect.succeed(false))
-      ),
-    replaceIf: (id, document, expected) =>
-      byIdFirst((filter) =>
+      get: (id) =>
+        findById(id, { [ingestField]: 0 }).pipe(
+          Effect.flatMap((found) =>
+            found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
+          )
+        ),
+      insertIfAbsent: (document) =>
         retryTransient(
           target,
-          attempt(target, "replaceOne", () => documents.replaceOne(atRevision(filter, expected), { ...document, id }))
-        ).pipe(Effect.map((result) => result.matchedCount === 1))
-      )(id),
-    removeIf: (id, expected) =>
-      byIdFirst((filter) =>
+          attempt(target, "updateOne", () =>
+            documents.updateOne(byId(document.id), { $setOnInsert: { ...document } }, { upsert: true })
+          )
+        ).pipe(Effect.map((result) => result.upsertedCount > 0)),
+      upsert: (id, fields) => {
+        const set = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+        const update = Object.keys(set).length === 0 ? { $setOnInsert: { id } } : { $set: set, $setOnInsert: { id } }
+        return retryTransient(
+          target,
+          attempt(target, "updateOne", () => documents.updateOne(byId(id), update, { upsert: true }))
+        ).pipe(
+          Effect.map(
+            (result): UpsertOutcome =>
+              result.upsertedCount > 0 ? "inserted" : result.modifiedCount > 0 ? "updated" : "unchanged"
+          )
+        )
+      },
+      getRaw: (id) =>
+        Effect.map(findById(id), (found) => (found === null ? Option.none() : Option.some(withoutId(found)))),
+      insertNew: (document) =>
         retryTransient(
           target,
-          attempt(target, "deleteOne", () => documents.deleteOne(atRevision(filter, expected)))
-        ).pipe(Effect.map((result) => result.deletedCount === 1))
-      )(id),
-    remove: (id) =>
-      retryTransient(
-        target,
-        attempt(target, "deleteOne", () => documents.deleteOne({ id }))
-      ).pipe(Effect.map((result) => result.deletedCount > 0))
-  }
-}
+          attempt(target, "insertOne", () => documents.insertOne({ ...document, _id: document.id as never }))
+        ).pipe(
+          Effect.as(true),
+          Effect.catchIf(duplicateKey, () => Effect.succeed(false))
+        ),
+      replaceIf: (id, document, expected) =>
+        retryTransient(
+          target,
+          attempt(target, "replaceOne", () => documents.replaceOne(atRevision(byId(id), expected), { ...document, id }))
+        ).pipe(Effect.map((result) => result.matchedCount === 1)),
+      removeIf: (id, expected) =>
+        retryTransient(
+          target,
+          attempt(target, "deleteOne", () => documents.deleteOne(atRevision(byId(id), expected)))
+        ).pipe(Effect.map((result) => result.deletedCount === 1)),
+      remove: (id) =>
+        retryTransient(
+          target,
+          attempt(target, "deleteOne", () => documents.deleteOne(byId(id)))
+        ).pipe(Effect.map((result) => result.deletedCount > 0))
+    }
+  })
 /** Ingest's records, one per key (`_id`), in the bots' database (COMPATIBILITY.md, "Event ingest"). */
 export const ingestLogCollection = "runtime_ingest_log"
 
@@ -365,8 +367,8 @@ export const make = (
       discard: true
     })
     return {
-      bots: makeCollection(client, "bots", cachedDecoder(decodeBot), settings),
-      schedules: makeCollection(client, "schedules", cachedDecoder(decodeBotSchedule), settings),
+      bots: yield* makeCollection(client, "bots", cachedDecoder(decodeBot), settings),
+      schedules: yield* makeCollection(client, "schedules", cachedDecoder(decodeBotSchedule), settings),
       ingestLog: makeIngestLog(client, settings)
     }
   })

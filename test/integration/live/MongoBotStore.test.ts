@@ -30,6 +30,9 @@ const rawLayer = Layer.scoped(
   )
 )
 
+/** A bot document as the0 writes it. */
+const botDocument = (id: string) => ({ id, config: { v: 1 }, custom: { version: "1.0.0" } })
+
 const rawCollection = (client: MongoClient, name: keyof typeof Collections) =>
   client.db(Collections[name].database).collection(Collections[name].collection)
 
@@ -79,6 +82,41 @@ describe("MongoBotStore (FerretDB testbed)", () => {
         const onId = indexes.filter((index) => JSON.stringify(index.key) === JSON.stringify({ id: 1 }))
         expect(onId.map((index) => index.name)).toEqual(["id_1"])
       }
+    }).pipe(Effect.provide(rawLayer))
+  )
+
+  it.live("the0's documents (an ObjectId _id) are found by id from start or a listing; ours by _id alone", () =>
+    Effect.gen(function* () {
+      const run = uniqueSuffix()
+      const client = yield* RawMongo
+      const bots = rawCollection(client, "bots")
+      yield* Effect.tryPromise(() => bots.insertOne({ ...botDocument(`${run}-before`), extra: 1 }))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* BotStore
+          // written by the0 before we started: found, updated in place and removed by id
+          expect(Option.isSome(yield* store.bots.get(`${run}-before`))).toBe(true)
+          expect(yield* store.bots.upsert(`${run}-before`, { config: { v: 2 } })).toBe("updated")
+          const kept = yield* Effect.tryPromise(() => bots.find({ id: `${run}-before` }).toArray())
+          expect(kept.map((d) => [d._id instanceof ObjectId, d.config, d.extra])).toEqual([[true, { v: 2 }, 1]])
+          // ours carry their id as _id, whichever write inserted them
+          yield* store.bots.upsert(`${run}-ours`, { config: { v: 1 } })
+          yield* store.bots.insertIfAbsent(botDocument(`${run}-also`))
+          const ours = yield* Effect.tryPromise(() =>
+            bots.find({ id: { $in: [`${run}-ours`, `${run}-also`] } }).toArray()
+          )
+          expect(ours.map((d) => d._id).sort()).toEqual([`${run}-also`, `${run}-ours`])
+          // another writer's document after start is looked up by _id alone until a listing shows it
+          yield* Effect.tryPromise(() => bots.insertOne(botDocument(`${run}-after`)))
+          expect(Option.isNone(yield* store.bots.get(`${run}-after`))).toBe(true)
+          expect(yield* store.bots.listIds).toContain(`${run}-after`)
+          expect(Option.isSome(yield* store.bots.get(`${run}-after`))).toBe(true)
+          expect(yield* store.bots.remove(`${run}-after`)).toBe(true)
+          expect(yield* store.bots.remove(`${run}-before`)).toBe(true)
+          yield* store.bots.remove(`${run}-ours`)
+          yield* store.bots.remove(`${run}-also`)
+        }).pipe(Effect.provide(storeLayer))
+      )
     }).pipe(Effect.provide(rawLayer))
   )
 
@@ -205,8 +243,12 @@ afterAll(async () => {
   const client = await new MongoClient(env.MONGO_URI, { serverSelectionTimeoutMS: 10_000 }).connect()
   try {
     for (const name of ["bots", "schedules"] as const) {
+      // the0's documents from this run (ObjectIds from its start) and ours (the id as _id)
       await rawCollection(client, name).deleteMany({
-        _id: { $gte: ObjectId.createFromTime(Math.floor(startedAt.getTime() / 1000)) },
+        $or: [
+          { _id: { $gte: ObjectId.createFromTime(Math.floor(startedAt.getTime() / 1000)) } },
+          { _id: { $regex: "^[0-9a-z]{10,12}-" } as never }
+        ],
         id: { $regex: "^[0-9a-z]{10,12}-" }
       })
     }
