@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import type { KubeTraffic } from "../services/KubeApi.ts"
 
 const make = () => {
   const registry = new Registry()
@@ -19,8 +20,40 @@ const make = () => {
     buckets: Array<number>
   ) => new Histogram<L>({ name, help, labelNames, buckets, registers })
   const latency = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+  /** The API client's counts, read at each scrape; set by `observeKubeTraffic` (none in the memory layers). */
+  let traffic: KubeTraffic | undefined
+  new Counter<"verb" | "code">({
+    name: "the0_kube_requests_total",
+    help: "Kubernetes API requests by verb and answer (code 0: no answer), watches not included",
+    labelNames: ["verb", "code"],
+    registers,
+    collect() {
+      this.reset()
+      for (const r of traffic?.requests().values() ?? []) this.inc({ verb: r.verb, code: String(r.code) }, r.count)
+    }
+  })
+  new Gauge({
+    name: "the0_kube_requests_in_flight",
+    help: "Kubernetes API requests sent and not yet answered",
+    registers,
+    collect() {
+      this.set(traffic?.inFlight() ?? 0)
+    }
+  })
+  new Counter({
+    name: "the0_kube_throttled_total",
+    help: "Answers that asked the client to wait (429, or Retry-After on a server error); each request was sent again",
+    registers,
+    collect() {
+      this.reset()
+      this.inc(traffic?.throttled() ?? 0)
+    }
+  })
   return {
     registry,
+    observeKubeTraffic: (source: KubeTraffic) => {
+      traffic = source
+    },
     reconciles: counter("the0_reconcile_total", "Reconciles by controller and outcome", ["controller", "outcome"]),
     reconcileSeconds: histogram("the0_reconcile_duration_seconds", "Reconcile duration", ["controller"], latency),
     queueDepth: gauge("the0_workqueue_depth", "Keys waiting in the work queue", ["controller"]),

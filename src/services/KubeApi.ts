@@ -131,6 +131,17 @@ export interface KubeApiService {
     options: WatchOptions
   ) => Stream.Stream<WatchEvent<K>, KubeApiError>
   readonly podLogs: (namespace: string, name: string, options?: LogOptions) => Effect.Effect<string, KubeApiError>
+  /** The requests made so far, where the client counts them (the live one does; the memory API server counts calls). */
+  readonly traffic?: KubeTraffic
+}
+
+/** What a client sent the API server, read whenever asked (on each metrics scrape). */
+export interface KubeTraffic {
+  /** Answers by verb and HTTP status (0: no answer), since start. */
+  readonly requests: () => ReadonlyMap<string, { readonly verb: string; readonly code: number; readonly count: number }>
+  readonly inFlight: () => number
+  /** Answers that asked us to wait (429, or `Retry-After` on a server error), each retried after that wait. */
+  readonly throttled: () => number
 }
 
 export class KubeApi extends Context.Tag("the0/KubeApi")<KubeApi, KubeApiService>() {}

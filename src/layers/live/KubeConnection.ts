@@ -23,6 +23,17 @@ export class KubeConfigError extends Data.TaggedError("KubeConfigError")<{
 export interface KubeResponse {
   readonly status: number
   readonly body: string
+  /** The server's `Retry-After`, in seconds, when it sent one (API Priority and Fairness sends it with 429). */
+  readonly retryAfterSeconds?: number
+}
+
+/** `Retry-After` as seconds: a number of seconds or an HTTP date; undefined when absent or unreadable. */
+export const retryAfterSeconds = (header: string | undefined, now: number): number | undefined => {
+  if (header === undefined || header.trim() === "") return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds : undefined
+  const date = Date.parse(header)
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000)
 }
 
 export class KubeTransportError extends Data.TaggedError("KubeTransportError")<{
@@ -174,7 +185,12 @@ export const make = (kc: KubeConfig, namespaceOverride?: string): Effect.Effect<
             signal,
             options.timeoutMillis ?? 30_000
           )
-          return { status: response.statusCode ?? 0, body: await readAll(response) }
+          const retryAfter = retryAfterSeconds(response.headers["retry-after"], Date.now())
+          return {
+            status: response.statusCode ?? 0,
+            body: await readAll(response),
+            ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter })
+          }
         },
         catch: (cause) =>
           new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })

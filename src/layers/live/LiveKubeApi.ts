@@ -2,10 +2,15 @@
  * KubeApi over the Kubernetes REST API: JSON in the wire shape our domain types describe, typed errors from
  * Status bodies (code, reason, causes), a client-side rate limit (QPS and burst) on every request but watches,
  * and watches with bookmarks whose `ERROR` events (410 Expired...) become the matching error.
+ *
+ * The API server sets the pace (docs/operations.md, "API request pacing"): an answer 429, or a server error with
+ * `Retry-After`, was not acted on, so the request waits what the server asked (1 s when it did not say, at most
+ * 60 s) and is sent again, up to 10 times, as client-go does; other server errors go back to the caller, whose
+ * work queue retries the key with backoff. Requests by verb and answer, in flight and throttled are counted.
  */
 import { Effect, Layer, Option, Stream } from "effect"
 import { type Kind, type KindMap, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
-import { KubeApi, type KubeApiError, type KubeApiService } from "../../services/KubeApi.ts"
+import { KubeApi, type KubeApiError, type KubeApiService, type KubeTraffic } from "../../services/KubeApi.ts"
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
 import * as KubeConnection from "./KubeConnection.ts"
 import * as TokenBucket from "./TokenBucket.ts"
@@ -65,18 +70,81 @@ const toError = (kind: Kind | "PodLog", name: string | undefined, status: number
 const transport = (kind: Kind | "PodLog", name: string | undefined, e: KubeConnection.KubeTransportError) =>
   statusError({ kind, name, code: 0, reason: "Transport", detail: e.detail, cause: e.cause })
 
+/** How often, and how long at most, a request the server asked to wait is sent again. */
+export const throttledRetries = 10
+export const maxRetryAfterSeconds = 60
+
+/** Seconds to wait before sending again, when the answer says the server did not act on the request. */
+export const waitAsked = (response: KubeConnection.KubeResponse): number | undefined => {
+  const asked =
+    response.status === 429
+      ? (response.retryAfterSeconds ?? 1)
+      : response.status >= 500
+        ? response.retryAfterSeconds
+        : undefined
+  return asked === undefined ? undefined : Math.min(asked, maxRetryAfterSeconds)
+}
+
+type RequestOptions = Parameters<KubeConnection.KubeConnection["request"]>[0]
+
+/** Counts of what was sent, for metrics. */
+const makeTraffic = () => {
+  const requests = new Map<string, { verb: string; code: number; count: number }>()
+  let inFlight = 0
+  let throttled = 0
+  const traffic: KubeTraffic = { requests: () => requests, inFlight: () => inFlight, throttled: () => throttled }
+  return {
+    traffic,
+    started: () => {
+      inFlight++
+    },
+    finished: (verb: string, code: number) => {
+      inFlight--
+      const key = `${verb} ${code}`
+      const entry = requests.get(key)
+      if (entry === undefined) requests.set(key, { verb, code, count: 1 })
+      else entry.count++
+    },
+    throttled: () => {
+      throttled++
+    }
+  }
+}
+
 export const make = (connection: KubeConnection.KubeConnection, config: LiveKubeApiConfig) =>
   Effect.gen(function* () {
     const bucket = yield* TokenBucket.make(config.qps, config.burst)
+    const counts = makeTraffic()
+
+    /** One request through the rate limit, sent again while the server asks us to wait. */
+    const send = (
+      options: RequestOptions,
+      attempt = 0
+    ): Effect.Effect<KubeConnection.KubeResponse, KubeConnection.KubeTransportError> =>
+      bucket.take.pipe(
+        Effect.andThen(
+          Effect.acquireUseRelease(
+            Effect.sync(counts.started),
+            () => connection.request(options),
+            (_, exit) =>
+              Effect.sync(() => counts.finished(options.method, exit._tag === "Success" ? exit.value.status : 0))
+          )
+        ),
+        Effect.flatMap((response) => {
+          const wait = waitAsked(response)
+          if (wait === undefined || attempt >= throttledRetries) return Effect.succeed(response)
+          counts.throttled()
+          return Effect.sleep(`${Math.round(wait * 1000)} millis`).pipe(Effect.andThen(send(options, attempt + 1)))
+        })
+      )
 
     const call = <A>(
       kind: Kind | "PodLog",
       name: string | undefined,
-      options: Parameters<KubeConnection.KubeConnection["request"]>[0],
+      options: RequestOptions,
       decode: (body: string) => A
     ): Effect.Effect<A, KubeApiError> =>
-      bucket.take.pipe(
-        Effect.andThen(connection.request(options)),
+      send(options).pipe(
         Effect.mapError((e) => transport(kind, name, e)),
         Effect.flatMap((res) =>
           res.status >= 200 && res.status < 300
@@ -211,7 +279,8 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             })}`
           },
           (body) => body
-        )
+        ),
+      traffic: counts.traffic
     }
     return service
   })

@@ -46,6 +46,8 @@ export const make = (
 ): Effect.Effect<Manager, never, KubeApi | BotStore | EventBus | Metrics | Scope.Scope> =>
   Effect.gen(function* () {
     const metrics = yield* Metrics
+    const api = yield* KubeApi
+    if (api.traffic !== undefined) metrics.observeKubeTraffic(api.traffic)
     const namespace = settings.manifest.namespace
     const bots = yield* Controller.make(botPods, settings)
     const schedules = yield* Controller.make(scheduleCronJobs, settings)
