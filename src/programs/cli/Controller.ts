@@ -62,6 +62,12 @@ export const app = (args: ControllerArgs) => {
   return Layer.mergeAll(health, query).pipe(Layer.provide(manager), Layer.provideMerge(Metrics.layer))
 }
 
+/**
+ * The client-side limit of API requests by default: 1,000 Pods in 10 s. Beyond it the API server protects itself with
+ * API Priority and Fairness, whose 429 answers the client honours (docs/operations.md, "API request pacing").
+ */
+export const kubeRateDefaults = { qps: 100, burst: 200 } as const
+
 const options = {
   settings: controllerOptions,
   query: queryOptions,
@@ -74,8 +80,13 @@ const options = {
   ),
   natsUrl: text("nats-url", "NATS_URL", "", "NATS server URL(s); empty: no event ingest, as in the0"),
   kubeconfig: text("kubeconfig", "KUBECONFIG", "", "kubeconfig outside a cluster; empty: the Pod's service account"),
-  kubeQps: integer("kube-qps", "KUBE_QPS", 50, "Client-side rate limit of Kubernetes API requests per second"),
-  kubeBurst: integer("kube-burst", "KUBE_BURST", 100, "Burst of that rate limit"),
+  kubeQps: integer(
+    "kube-qps",
+    "KUBE_QPS",
+    kubeRateDefaults.qps,
+    "Client-side rate limit of Kubernetes API requests per second (429 answers slow us further)"
+  ),
+  kubeBurst: integer("kube-burst", "KUBE_BURST", kubeRateDefaults.burst, "Burst of that rate limit"),
   minioBucket: text(
     "minio-bucket",
     "MINIO_BUCKET",

@@ -12,6 +12,7 @@ import { Label } from "../../domain/Labels.ts"
 import { massDeleteThreshold } from "../../domain/MassDelete.ts"
 import { BotStore, type BotStoreError } from "../../services/BotStore.ts"
 import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
+import type { Written } from "../ingest/ApplyEvent.ts"
 import { Metrics } from "../Metrics.ts"
 import type { ControllerSettings } from "./ControllerSettings.ts"
 import * as Informer from "./Informer.ts"
@@ -29,8 +30,11 @@ export interface ControllerState {
 export interface Controller<K extends "Pod" | "CronJob"> {
   readonly name: string
   readonly informer: Informer.Informer<K>
-  /** A document just changed in the store (NATS ingest): forget what we knew and reconcile the key now. */
-  readonly notify: (id: string) => Effect.Effect<void>
+  /**
+   * A document just changed in the store (NATS ingest): reconcile the key now, from the document ingest wrote when
+   * it is given (unless a later version was already handed over), else from a fresh read.
+   */
+  readonly notify: (id: string, written?: Written) => Effect.Effect<void>
   /** Reconciles one key now, outside the queue (tests and benchmarks). */
   readonly reconcile: (id: string) => Effect.Effect<void, KubeApiError | BotStoreError>
   readonly resync: Effect.Effect<void>
@@ -91,8 +95,10 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       }
     )
 
-    /** What we last learned of each key's document, from a resync or a read; dropped on notify. */
+    /** What we last learned of each key's document, from a resync, a read or ingest; dropped on a bare notify. */
     const known = new Map<string, Desired<KindMap[K]>>()
+    /** The version of the last document ingest handed over, per key: an older one arriving late is not used. */
+    const writtenVersion = new Map<string, number>()
     /** Built objects by document JSON, so an unchanged document is not rebuilt on every resync. */
     const built = new Map<string, { readonly json: string; readonly desired: Desired<KindMap[K]> }>()
     const notifiedAt = new Map<string, number>()
@@ -116,6 +122,15 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       built.set(document.id, { json, desired })
       return desired
     }
+
+    /** The desired object for a document ingest wrote; one that does not decode is reported as a read's would be. */
+    const desiredWritten = (document: Written["document"]): Effect.Effect<Desired<KindMap[K]>> =>
+      document === null
+        ? Effect.succeed({ _tag: "Absent" })
+        : Either.match(spec.decode(document), {
+            onRight: (decoded) => Effect.succeed(desiredOf(decoded)),
+            onLeft: (error) => Effect.as(reportUndecodable(error), { _tag: "Unknown", reason: error.message } as const)
+          })
 
     const reportUndecodable = (error: DocumentDecodeError) =>
       Effect.suspend(() => {
@@ -278,6 +293,12 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       known.clear()
       for (const [id, desired] of next) if ((notifiedAt.get(id) ?? -1) <= startSeq) known.set(id, desired)
       for (const id of built.keys()) if (!next.has(id)) built.delete(id)
+      // keys gone from the store and the cluster, not notified while we listed, need no notification history
+      for (const [id, seq] of notifiedAt)
+        if (!next.has(id) && seq <= startSeq) {
+          notifiedAt.delete(id)
+          writtenVersion.delete(id)
+        }
       firstResyncDone = true
       yield* reportMigration
       let invalid = 0
@@ -301,11 +322,23 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     const controller: Controller<K> = {
       name,
       informer,
-      notify: (id) =>
+      notify: (id, written) =>
         Effect.suspend(() => {
           notifiedAt.set(id, ++notifySeq)
-          known.delete(id)
-          return queue.add(id)
+          if (written === undefined) {
+            known.delete(id)
+            return queue.add(id)
+          }
+          return desiredWritten(written.document).pipe(
+            Effect.tap((desired) =>
+              Effect.sync(() => {
+                if (written.version <= (writtenVersion.get(id) ?? -1)) return
+                writtenVersion.set(id, written.version)
+                known.set(id, desired)
+              })
+            ),
+            Effect.andThen(queue.add(id))
+          )
         }),
       reconcile,
       resync,

@@ -28,7 +28,7 @@ export interface ControllerSettings {
 export const defaults: ControllerSettings = {
   manifest: ManifestSettings.defaults,
   resyncInterval: "30 seconds",
-  workers: 4,
+  workers: 16,
   ingestConcurrency: 32,
   rollLimit: 10,
   allowMassDelete: false,

@@ -52,7 +52,8 @@ export const make = (
     const bots = yield* Controller.make(botPods, settings)
     const schedules = yield* Controller.make(scheduleCronJobs, settings)
     const leader = yield* LeaderElection.make({ ...settings.leaderElection, namespace })
-    const local: EventIngest.Notify = (target, id) => (target === "bot" ? bots.notify(id) : schedules.notify(id))
+    const local: EventIngest.Notify = (target, id, written) =>
+      target === "bot" ? bots.notify(id, written) : schedules.notify(id, written)
     const bus = yield* EventBus
     yield* bus.connectionState.pipe(
       Effect.tap((state) => Effect.sync(() => metrics.eventBusConnected.set(state === "connected" ? 1 : 0))),
@@ -61,9 +62,9 @@ export const make = (
     )
     const requestLeader = (target: EventTarget, id: string) =>
       ReconcileRequests.publish(target, id).pipe(Effect.provideService(EventBus, bus), Effect.ignore)
-    const notify: EventIngest.Notify = (target, id) =>
+    const notify: EventIngest.Notify = (target, id, written) =>
       Effect.andThen(
-        local(target, id),
+        local(target, id, written),
         Effect.flatMap(leader.isLeader.get, (leading) => (leading ? Effect.void : requestLeader(target, id)))
       )
     yield* ReconcileRequests.serve(local)

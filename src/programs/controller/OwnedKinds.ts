@@ -3,7 +3,8 @@
  * the object from a document, and how it changes and deletes it.
  */
 import { Either } from "effect"
-import type { Bot, BotSchedule } from "../../domain/Bot.ts"
+import { type Bot, type BotSchedule, decodeBot, decodeBotSchedule } from "../../domain/Bot.ts"
+import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import type { CronJob, KindMap, Pod } from "../../domain/Kube.ts"
 import { Annotation, Label, ManagedBy } from "../../domain/Labels.ts"
 import type { BotStoreService, DocumentCollection } from "../../services/BotStore.ts"
@@ -24,6 +25,8 @@ export interface OwnedKind<K extends "Pod" | "CronJob", D extends Bot> {
   readonly onChange: "recreate" | "update"
   readonly deleteOptions: DeleteOptions
   readonly collection: (store: BotStoreService) => DocumentCollection<D>
+  /** A document of that collection as stored (what ingest hands over with a notification). */
+  readonly decode: (raw: unknown) => Either.Either<D, DocumentDecodeError>
   /** The object the controller creates for a document: the generated manifest plus the document hash. */
   readonly build: (settings: ManifestSettings, document: D) => Either.Either<KindMap[K], ManifestError>
 }
@@ -50,6 +53,7 @@ export const botPods: OwnedKind<"Pod", Bot> = {
   onChange: "recreate",
   deleteOptions: {},
   collection: (store) => store.bots,
+  decode: decodeBot,
   build: (settings, document) => Either.map(botPod(settings, document), (pod) => withDocumentHash(pod, document))
 }
 
@@ -63,6 +67,7 @@ export const scheduleCronJobs: OwnedKind<"CronJob", BotSchedule> = {
   onChange: "update",
   deleteOptions: { propagationPolicy: "Foreground" },
   collection: (store) => store.schedules,
+  decode: decodeBotSchedule,
   build: (settings, document) =>
     Either.map(scheduleCronJob(settings, document), (cronJob) => withDocumentHash(cronJob, document))
 }

@@ -26,11 +26,22 @@ export type Outcome =
   | "duplicate"
   | "superseded"
 
+/**
+ * The document ingest left in the store (null: none), and the highest stream sequence folded into it: the version a
+ * controller keeps so that a notification overtaken by a later one is not taken for the newer document.
+ */
+export interface Written {
+  readonly document: Readonly<Record<string, unknown>> | null
+  readonly version: number
+}
+
 export interface Applied {
   readonly target: EventTarget
   readonly kind: EventKind
   readonly id: string
   readonly outcome: Outcome
+  /** Set by ordered ingest (OrderedApply.ts): the controller need not read the document back. */
+  readonly written?: Written
 }
 
 const write = <A extends { readonly id: string }>(

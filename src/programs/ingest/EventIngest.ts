@@ -16,13 +16,14 @@ import { botSubjects, type EventTarget, eventsStream, queueGroup, scheduleSubjec
 import { BotStore } from "../../services/BotStore.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { Metrics } from "../Metrics.ts"
-import { type Applied, applyEvent } from "./ApplyEvent.ts"
+import { type Applied, applyEvent, type Written } from "./ApplyEvent.ts"
 import { applyOrdered } from "./OrderedApply.ts"
 
 export const durableName = "the0-runtime"
 export const subjects: ReadonlyArray<string> = [...botSubjects, ...scheduleSubjects]
 
-export type Notify = (target: EventTarget, id: string) => Effect.Effect<void>
+/** Hands an applied key to its controller, with the document ingest wrote when it knows it. */
+export type Notify = (target: EventTarget, id: string, written?: Written) => Effect.Effect<void>
 
 /**
  * How long a delivered event may stay unacked. Short, because an event handed to a replica that then dies waits
@@ -83,7 +84,7 @@ export const run = (
         Effect.retry({ schedule: retry, while: (e) => e._tag === "BotStoreError" }),
         Effect.tap((applied: Applied) =>
           Effect.sync(() => metrics.events.inc({ subject, outcome: applied.outcome })).pipe(
-            Effect.andThen(notify(applied.target, applied.id)),
+            Effect.andThen(notify(applied.target, applied.id, applied.written)),
             Effect.andThen(Effect.logDebug(`${subject} ${applied.id}: ${applied.outcome}`))
           )
         ),

@@ -187,7 +187,11 @@ export const applyOrdered = (
         target: route.target,
         kind: route.kind,
         id: event.id,
-        outcome: known ? "duplicate" : outcomeOf(route.kind, before, after)
+        outcome: known ? "duplicate" : outcomeOf(route.kind, before, after),
+        written: {
+          document: after.exists ? { ...after.document, id: event.id } : null,
+          version: Math.max(next.foldedThrough, ...next.events.map((e) => e.sequence))
+        }
       }
     }
   })

@@ -39,6 +39,56 @@ describe("Bot Controller", () => {
     }).pipe(Effect.provide(world()))
   )
 
+  it.scoped("a notification carrying the document ingest wrote is reconciled from it, without reading the store", () =>
+    Effect.gen(function* () {
+      const controller = yield* started()
+      const control = yield* MemoryBotStore
+      yield* putBot(bot("h1", { risk: 2 }))
+      yield* control.setDown(true)
+      yield* controller.notify("h1", { document: bot("h1", { risk: 2 }), version: 7 })
+      yield* settle
+      const [pod] = yield* pods
+      const expected = botPods.build(settings.manifest, bot("h1", { risk: 2 }))
+      expect(pod?.metadata.annotations?.[Annotation.configHash]).toBe(
+        expected._tag === "Right" ? expected.right.metadata.annotations?.[Annotation.configHash] : "no build"
+      )
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped(
+    "a handed-over document older than one already handed over is not used; a deleted one removes the Pod",
+    () =>
+      Effect.gen(function* () {
+        const controller = yield* started()
+        const control = yield* MemoryBotStore
+        yield* control.setDown(true)
+        const hashOf = (risk: number) => {
+          const built = botPods.build(settings.manifest, bot("h2", { risk }))
+          return built._tag === "Right" ? built.right.metadata.annotations?.[Annotation.configHash] : "no build"
+        }
+        yield* controller.notify("h2", { document: bot("h2", { risk: 2 }), version: 9 })
+        yield* controller.notify("h2", { document: bot("h2", { risk: 1 }), version: 8 })
+        yield* settle
+        expect((yield* pods).map((p) => p.metadata.annotations?.[Annotation.configHash])).toEqual([hashOf(2)])
+        yield* controller.notify("h2", { document: null, version: 10 })
+        yield* settle
+        expect(yield* podNames).toEqual([])
+      }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("a handed-over document that does not decode is reported and changes nothing", () =>
+    Effect.gen(function* () {
+      const controller = yield* started()
+      yield* controller.notify("h3", { document: { ...bot("h3") }, version: 1 })
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-h3"])
+      yield* controller.notify("h3", { document: { ...bot("h3"), custom: { version: 3 } }, version: 2 })
+      yield* settle
+      expect(yield* podNames).toEqual(["bot-h3"])
+      expect(yield* metric("the0_skipped_documents_total")).toContain('reason="undecodable"')
+    }).pipe(Effect.provide(world()))
+  )
+
   it.scoped("the periodic resync creates missing Pods and deletes orphans; a healthy matching Pod is left alone", () =>
     Effect.gen(function* () {
       yield* putBot(bot("keep"))

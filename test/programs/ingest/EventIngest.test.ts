@@ -23,7 +23,13 @@ const stream = Effect.flatMap(EventBus, (bus) =>
   bus.ensureStream({ name: eventsStream, subjects: ["the0.bot.*", "the0.bot-schedule.*"] })
 )
 const notified: Array<string> = []
-const notify: EventIngest.Notify = (target, id) => Effect.sync(() => notified.push(`${target}:${id}`))
+/** Versions of the documents handed over with durable events, by key. */
+const handedOver = new Map<string, number>()
+const notify: EventIngest.Notify = (target, id, written) =>
+  Effect.sync(() => {
+    notified.push(`${target}:${id}`)
+    if (written !== undefined) handedOver.set(`${target}:${id}`, written.version)
+  })
 
 /** The store, with every document write of bot `id` failing while `blocked` says so. */
 const blocking = (store: BotStoreService, id: string, blocked: () => boolean): BotStoreService => {
@@ -67,6 +73,8 @@ describe("event ingest", () => {
       }
       expect(yield* ingest.caughtUp).toBe(true)
       expect(Option.isSome(yield* store.bots.get("b"))).toBe(true)
+      // each controller got the document ingest wrote, versioned by its stream sequence
+      expect(["a", "b", "c"].map((id) => handedOver.get(`bot:${id}`))).toEqual([1, 2, 3])
     }).pipe(Effect.provide(env))
   )
 

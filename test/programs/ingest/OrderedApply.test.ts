@@ -204,6 +204,7 @@ describe("ordered ingest", () => {
       for (const p of [created, deleted]) yield* applyOrdered(p.subject, p.body, p.sequence, retention)
       const late = yield* applyOrdered(updated.subject, updated.body, updated.sequence, retention)
       expect(late.outcome).toBe("superseded")
+      expect(late.written).toEqual({ document: null, version: 3 })
       expect(yield* store.bots.get("bot-0")).toEqual(Option.none())
       const again = yield* applyOrdered(deleted.subject, deleted.body, deleted.sequence, retention)
       expect(again.outcome).toBe("duplicate")
@@ -218,8 +219,13 @@ describe("ordered ingest", () => {
         { target: "bot", bot: 0, kind: "updated", withCustom: false, cron: 0 }
       ]) as [Published, Published, Published]
       const store = yield* BotStore
-      for (const p of [created, newer, older]) yield* applyOrdered(p.subject, p.body, p.sequence, retention)
+      const written = []
+      for (const p of [created, newer, older])
+        written.push((yield* applyOrdered(p.subject, p.body, p.sequence, retention)).written)
       const doc = Option.getOrThrow(yield* store.bots.get("bot-0"))
+      // what each application hands the controller: the document as stored then, and the newest sequence in it
+      expect(written.map((w) => w?.version)).toEqual([1, 3, 3])
+      expect(written[2]?.document).toEqual({ ...doc, id: "bot-0" })
       // config from the newest event; custom from the older update, which the newest did not carry
       expect(doc.config).toEqual({ v: 3 })
       expect(doc.custom?.version).toBe("1.0.2")
