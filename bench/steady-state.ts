@@ -1,0 +1,161 @@
+/**
+ * The controller at rest on the testbed's real servers: N bots in the store, the controller started as its own
+ * process (`bin/the0-runtime controller`, the compiled build), every Pod created (the node stopped, so they stay
+ * Pending and nothing changes), then two minutes with no change at all. Prints the controller's CPU per minute, its
+ * RSS (now and peak), and the API requests it made in those two minutes by verb, beside the budgets.
+ *
+ *   npm run build; eval "$(scripts/testbed/testbed env)"; npx tsx bench/steady-state.ts [N] [seconds]
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
+import { MongoClient } from "mongodb"
+
+const n = Number(process.argv[2] ?? 1000)
+const seconds = Number(process.argv[3] ?? 120)
+const env = (name: string): string => {
+  const value = process.env[name]
+  if (!value) {
+    console.log(`steady-state: needs the testbed: eval "$(scripts/testbed/testbed env)" (${name} is missing)`)
+    process.exit(1)
+  }
+  return value
+}
+const [KUBECONFIG, MONGO_URI, NATS_URL, MINIO_ENDPOINT] = ["KUBECONFIG", "MONGO_URI", "NATS_URL", "MINIO_ENDPOINT"].map(
+  env
+) as [string, string, string, string]
+const root = new URL("..", import.meta.url).pathname
+const testbed = `${root}scripts/testbed/testbed`
+const run = Date.now().toString(36)
+const namespace = `steady-${run}`
+const healthPort = 18_995
+const budgets = { cpuPerMinute: 0.42, rss: n <= 1_000 ? 130 : 200 }
+
+const stale = execFileSync("find", [`${root}src`, "-newer", `${root}dist/main.js`, "-print", "-quit"]).toString()
+if (stale.trim() !== "") {
+  console.log(`steady-state: dist/ is older than ${stale.trim()}; run npm run build first (tsx would be measured)`)
+  process.exit(1)
+}
+
+const kubeConfig = new KubeConfig()
+kubeConfig.loadFromFile(KUBECONFIG)
+const core = kubeConfig.makeApiClient(CoreV1Api)
+const mongo = await MongoClient.connect(MONGO_URI)
+const bots = mongo.db("bot_runner").collection("bots")
+
+const document = (id: string) => ({
+  _id: id as never,
+  id,
+  config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", symbol: "BTC/USD" },
+  custom: {
+    config: {
+      name: `bot-${id}`,
+      runtime: "python3.11",
+      type: "realtime",
+      version: "1.0.0",
+      entrypoints: { bot: "main.py", query: "query.py" }
+    },
+    filePath: `user-1/${id}/1.0.0.zip`,
+    version: "1.0.0"
+  }
+})
+
+/** Prometheus text → value per series, for the series whose name starts with `prefix`. */
+const scrape = async (prefix: string): Promise<Map<string, number>> => {
+  const series = new Map<string, number>()
+  const text = await fetch(`http://127.0.0.1:${healthPort}/metrics`)
+    .then((r) => r.text())
+    .catch(() => "")
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(prefix)) continue
+    const at = line.lastIndexOf(" ")
+    series.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return series
+}
+
+/** utime + stime of a process, in seconds. */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const memory = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kib = (key: string) => Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))?.[1] ?? Number.NaN)
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 }
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const podCount = async () => (await core.listNamespacedPod({ namespace })).items.length
+
+await core.createNamespace({ body: { metadata: { name: namespace } } })
+execFileSync(testbed, ["stop", "node"], { stdio: "ignore" })
+await bots.deleteMany({})
+await mongo.db("bot_runner").collection("runtime_ingest_log").deleteMany({})
+for (let i = 0; i < n; i += 500)
+  await bots.insertMany(Array.from({ length: Math.min(500, n - i) }, (_, j) => document(`s${run}-${i + j}`)))
+
+const controller = spawn(
+  `${root}bin/the0-runtime`,
+  [
+    "controller",
+    `--namespace=${namespace}`,
+    `--health-port=${healthPort}`,
+    "--query-port=18996",
+    `--lease-name=steady-${run}`
+  ],
+  {
+    env: { ...process.env, MONGO_URI, NATS_URL, MINIO_ENDPOINT, KUBECONFIG, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "ignore", "inherit"]
+  }
+)
+const pid = controller.pid ?? 0
+const cleanup = async () => {
+  controller.kill("SIGTERM")
+  await core.deleteNamespace({ name: namespace }).catch(() => undefined)
+  await bots.deleteMany({})
+  execFileSync(testbed, ["start", "node"], { stdio: "ignore" })
+  await mongo.close()
+}
+
+try {
+  const started = Date.now()
+  while ((await podCount()) < n && Date.now() - started < 15 * 60_000) await sleep(2_000)
+  const converged = Date.now() - started
+  console.log(`${n} bots in the store → controller started → every Pod exists: ${(converged / 1000).toFixed(1)} s`)
+  await sleep(15_000)
+  const requestsBefore = await scrape("the0_kube_requests_total")
+  const cpuBefore = cpuSeconds(pid)
+  await sleep(seconds * 1000)
+  const cpu = ((cpuSeconds(pid) - cpuBefore) / seconds) * 60
+  const requests = [...(await scrape("the0_kube_requests_total"))]
+    .map(
+      ([k, v]) =>
+        [
+          k
+            .match(/verb="(\w+)",code="(\d+)"/)
+            ?.slice(1)
+            .join(" ") ?? k,
+          v - (requestsBefore.get(k) ?? 0)
+        ] as const
+    )
+    .filter(([, v]) => v > 0)
+  const writes = requests.filter(([k]) => /^(POST|DELETE|PATCH)/.test(k)).reduce((sum, [, v]) => sum + v, 0)
+  const { rss, peak } = memory(pid)
+  const minutes = seconds / 60
+  console.log(`then ${seconds} s with no change (${n} bots, Pods Pending, node stopped):`)
+  console.log(
+    `  controller CPU: ${cpu.toFixed(2)} s per minute   budget ≤ ${budgets.cpuPerMinute} s (the0's Go controller)   ${cpu <= budgets.cpuPerMinute ? "ok" : "MISSED"}`
+  )
+  console.log(
+    `  RSS: ${rss.toFixed(0)} MiB now, ${peak.toFixed(0)} MiB peak   budget ≤ ${budgets.rss} MiB   ${rss <= budgets.rss ? "ok" : "MISSED"}`
+  )
+  console.log(
+    `  API requests per minute, watches aside (verb code: count): ${requests.map(([k, v]) => `${k}: ${(v / minutes).toFixed(1)}`).join(", ") || "none"}`
+  )
+  console.log(
+    `  creates, deletes and patches: ${writes}   budget 0   ${writes === 0 ? "ok" : "MISSED"} (GET and PUT are the Lease's renewal, every 2 s)`
+  )
+} finally {
+  await cleanup()
+}
+process.exit(0)
