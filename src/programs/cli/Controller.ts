@@ -18,6 +18,7 @@ import type { ControllerSettings } from "../controller/ControllerSettings.ts"
 import * as Manager from "../controller/Manager.ts"
 import * as MinioCredentialsSource from "../controller/MinioCredentialsSource.ts"
 import * as HealthServer from "../HealthServer.ts"
+import { everyInterface, listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
 import * as QueryServer from "../query/QueryServer.ts"
 import { type QuerySettings, settingsProblems } from "../query/QuerySettings.ts"
@@ -40,6 +41,8 @@ export interface ControllerArgs {
   readonly settings: ControllerSettings
   readonly query: QuerySettings
   readonly healthPort: number
+  /** Interface of the health server; every interface when absent (`dev` gives its `--host`). */
+  readonly healthHost?: string
 }
 
 export type Backends = Layer.Layer<KubeApi | BotStore | EventBus | ObjectStore, unknown>
@@ -52,7 +55,12 @@ export const app = (args: ControllerArgs) => {
   const health = Layer.unwrapEffect(
     Effect.map(ManagerInstance, (m) =>
       HttpServer.serve(HealthServer.router(m.ready)).pipe(
-        Layer.provide(NodeHttpServer.layer(createServer, { port: args.healthPort }))
+        Layer.provide(
+          NodeHttpServer.layer(createServer, {
+            port: args.healthPort,
+            host: listenHost(args.healthHost ?? everyInterface)
+          })
+        )
       )
     )
   )

@@ -1,8 +1,9 @@
 /**
  * `the0-runtime dev`: the whole system on this machine (see programs/dev/DevApp.ts), and its client subcommands,
- * which talk to the running `dev` through its admin API:
+ * which talk to the running `dev` through its admin API with the token it wrote in its data directory (the same
+ * `--data-dir`):
  *
- *   dev [--demo] [--data-dir DIR] [--query-port 9477] [--admin-port 9478] [--health-port 9479]
+ *   dev [--demo] [--data-dir DIR] [--host 127.0.0.1] [--query-port 9477] [--admin-port 9478] [--health-port 9479]
  *   dev add <bundle dir or zip> [--config JSON|FILE] [--id ID]
  *   dev list [--json] | show <id> | config <id> <JSON|FILE> | enable <id> | disable <id> | delete <id>
  *   dev logs <id> [--tail N] [--follow]
@@ -11,6 +12,7 @@ import { readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Cause, Config, Console, Data, Duration, Effect, Logger, LogLevel, Option } from "effect"
+import * as AdminToken from "../dev/AdminToken.ts"
 import type { DevBackends, DevSettings } from "../dev/DevApp.ts"
 import * as DevApp from "../dev/DevApp.ts"
 
@@ -129,16 +131,34 @@ export const command = (env: DevEnvironment) => {
 
 const adminUrl = text("admin-url", "THE0_DEV_ADMIN_URL", "http://127.0.0.1:9478", "The admin API of the running dev")
 
-/** Calls the admin API; its `{"error"}` answers and an unreachable dev become a DevCliError saying what to do. */
-const call = (base: string, method: string, route: string, body?: unknown) =>
+/** Where the running dev is and where its admin token is (`<data dir>/admin-token`). */
+interface Target {
+  readonly adminUrl: string
+  readonly dataDir: string
+}
+
+/**
+ * Calls the admin API with the running dev's token; its `{"error"}` answers and an unreachable dev become a
+ * DevCliError saying what to do.
+ */
+const call = (target: Target, method: string, route: string, body?: unknown) =>
   Effect.gen(function* () {
+    const base = target.adminUrl
     const url = `${base.replace(/\/+$/, "")}${route}`
+    const token = yield* Effect.mapError(
+      AdminToken.read(path.resolve(target.dataDir)),
+      (error) => new DevCliError({ message: error.message })
+    )
     const response = yield* Effect.tryPromise({
       try: (signal) =>
         fetch(url, {
           method,
           signal,
-          ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } })
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" })
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) })
         }),
       catch: () =>
         new DevCliError({
@@ -247,6 +267,7 @@ const add = Command.make(
   "add",
   {
     adminUrl,
+    dataDir: devOptions.dataDir,
     bundle: Args.text({ name: "bundle" }).pipe(
       Args.withDescription("A bot bundle: a directory with bot-config.yaml, or its zip")
     ),
@@ -260,7 +281,7 @@ const add = Command.make(
     client(
       Effect.gen(function* () {
         const config = yield* readConfig(input.config, "--config")
-        const view = (yield* call(input.adminUrl, "POST", "/bots", {
+        const view = (yield* call(input, "POST", "/bots", {
           path: path.resolve(input.bundle),
           config,
           ...(Option.isSome(input.id) ? { id: input.id.value } : {})
@@ -274,19 +295,19 @@ const add = Command.make(
 
 const list = Command.make(
   "list",
-  { adminUrl, json: Options.boolean("json").pipe(Options.withDescription("Print JSON")) },
+  { adminUrl, dataDir: devOptions.dataDir, json: Options.boolean("json").pipe(Options.withDescription("Print JSON")) },
   (input) =>
     client(
       Effect.gen(function* () {
-        const views = (yield* call(input.adminUrl, "GET", "/bots")) as ReadonlyArray<View>
+        const views = (yield* call(input, "GET", "/bots")) as ReadonlyArray<View>
         yield* Console.log(input.json ? JSON.stringify(views, null, 2) : views.length === 0 ? "no bots" : table(views))
       })
     )
 ).pipe(Command.withDescription("List the bots with their state"))
 
-const show = Command.make("show", { adminUrl, id: idArg }, (input) =>
+const show = Command.make("show", { adminUrl, dataDir: devOptions.dataDir, id: idArg }, (input) =>
   client(
-    Effect.flatMap(call(input.adminUrl, "GET", `/bots/${encodeURIComponent(input.id)}`), (view) =>
+    Effect.flatMap(call(input, "GET", `/bots/${encodeURIComponent(input.id)}`), (view) =>
       Console.log(JSON.stringify(view, null, 2))
     )
   )
@@ -296,6 +317,7 @@ const config = Command.make(
   "config",
   {
     adminUrl,
+    dataDir: devOptions.dataDir,
     id: idArg,
     config: Args.text({ name: "config" }).pipe(Args.withDescription("Inline JSON or a JSON file"))
   },
@@ -303,16 +325,16 @@ const config = Command.make(
     client(
       Effect.gen(function* () {
         const value = yield* readConfig(input.config, "the config")
-        yield* call(input.adminUrl, "PUT", `/bots/${encodeURIComponent(input.id)}/config`, { config: value })
+        yield* call(input, "PUT", `/bots/${encodeURIComponent(input.id)}/config`, { config: value })
         yield* Console.log(`config of ${input.id} replaced; the bot restarts with it (its state is kept)`)
       })
     )
 ).pipe(Command.withDescription("Replace a bot's config (it restarts with the new one)"))
 
 const toggle = (name: "enable" | "disable") =>
-  Command.make(name, { adminUrl, id: idArg }, (input) =>
+  Command.make(name, { adminUrl, dataDir: devOptions.dataDir, id: idArg }, (input) =>
     client(
-      Effect.flatMap(call(input.adminUrl, "POST", `/bots/${encodeURIComponent(input.id)}/${name}`), () =>
+      Effect.flatMap(call(input, "POST", `/bots/${encodeURIComponent(input.id)}/${name}`), () =>
         Console.log(`${input.id} ${name}d`)
       )
     )
@@ -324,9 +346,9 @@ const toggle = (name: "enable" | "disable") =>
 const enable = toggle("enable")
 const disable = toggle("disable")
 
-const remove = Command.make("delete", { adminUrl, id: idArg }, (input) =>
+const remove = Command.make("delete", { adminUrl, dataDir: devOptions.dataDir, id: idArg }, (input) =>
   client(
-    Effect.flatMap(call(input.adminUrl, "DELETE", `/bots/${encodeURIComponent(input.id)}`), () =>
+    Effect.flatMap(call(input, "DELETE", `/bots/${encodeURIComponent(input.id)}`), () =>
       Console.log(`${input.id} deleted`)
     )
   )
@@ -336,6 +358,7 @@ const logs = Command.make(
   "logs",
   {
     adminUrl,
+    dataDir: devOptions.dataDir,
     id: idArg,
     tail: Options.integer("tail").pipe(Options.withDefault(50), Options.withDescription("Lines to show first")),
     follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines"))
@@ -344,7 +367,7 @@ const logs = Command.make(
     client(
       Effect.gen(function* () {
         const route = `/bots/${encodeURIComponent(input.id)}/logs`
-        const first = (yield* call(input.adminUrl, "GET", `${route}?tail=${input.tail}`)) as {
+        const first = (yield* call(input, "GET", `${route}?tail=${input.tail}`)) as {
           lines: ReadonlyArray<string>
           total: number
         }
@@ -353,7 +376,7 @@ const logs = Command.make(
         let total = first.total
         while (true) {
           yield* Effect.sleep(Duration.seconds(1))
-          const page = (yield* call(input.adminUrl, "GET", `${route}?after=${total}`)) as {
+          const page = (yield* call(input, "GET", `${route}?after=${total}`)) as {
             lines: ReadonlyArray<string>
             total: number
           }

@@ -8,7 +8,7 @@ import { Console, Data, Effect, Either, Option } from "effect"
 import { stringify } from "yaml"
 import { decodeBot, decodeBotSchedule } from "../../domain/Bot.ts"
 import { queryResultKey } from "../../domain/Buckets.ts"
-import { normaliseQueryPath } from "../../domain/Query.ts"
+import { defaultQueryTimeoutSec, normaliseQueryPath } from "../../domain/Query.ts"
 import { botPods, scheduleCronJobs } from "../controller/OwnedKinds.ts"
 import type { ManifestSettings } from "../manifests/ManifestSettings.ts"
 import { queryJob } from "../manifests/QueryJob.ts"
@@ -31,6 +31,8 @@ export interface RenderRequest {
   readonly params: string | undefined
   /** Unique part of the query Job name and result key; the QueryServer makes one per request. */
   readonly suffix: string
+  /** query-job: the query's timeout in seconds (its Job's deadline is this plus a margin). */
+  readonly timeoutSec?: number
 }
 
 const parseJson = (text: string, what: string): Either.Either<unknown, RenderInputError> =>
@@ -72,7 +74,8 @@ export const render = (request: RenderRequest): Either.Either<object, RenderInpu
             queryPath: normaliseQueryPath(request.queryPath),
             ...(params === undefined ? {} : { params: params as Record<string, unknown> }),
             resultKey: queryResultKey(doc.id, BigInt(nanos ?? "0"), random ?? "render"),
-            suffix: request.suffix
+            suffix: request.suffix,
+            timeoutSec: request.timeoutSec ?? defaultQueryTimeoutSec
           })
         )
       }
@@ -110,9 +113,13 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("query-job: the query params, a JSON object")
     ),
+    timeoutSec: Options.integer("timeout-sec").pipe(
+      Options.withDefault(defaultQueryTimeoutSec),
+      Options.withDescription("query-job: the query's timeout in seconds (the Job's deadline adds a margin)")
+    ),
     settings: manifestOptions
   },
-  ({ target, format, queryPath, params, settings }) =>
+  ({ target, format, queryPath, params, timeoutSec, settings }) =>
     Effect.gen(function* () {
       const input = yield* readStdin
       const object = yield* render({
@@ -121,7 +128,8 @@ export const command = Command.make(
         input,
         queryPath,
         params: Option.getOrUndefined(params),
-        suffix: yield* uniqueSuffix
+        suffix: yield* uniqueSuffix,
+        timeoutSec
       })
       yield* Console.log(format === "json" ? JSON.stringify(object, null, 2) : stringify(object).trimEnd())
     })

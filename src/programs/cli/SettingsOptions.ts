@@ -235,4 +235,4 @@ export const queryOptions: Options.Options<QuerySettings.QuerySettings> = Option
     q.failureLogTailLines,
     "Log lines returned when a query Job fails"
   )
-}).pipe(Options.map((settings) => ({ ...settings, manifest: q.manifest })))
+}).pipe(Options.map((settings) => ({ ...settings, checkHost: q.checkHost, manifest: q.manifest })))

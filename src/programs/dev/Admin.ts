@@ -15,14 +15,18 @@ import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
+import { idProblem } from "../manifests/BotSpec.ts"
 import { kubernetesSchedule, nextExecutionTime } from "../manifests/Cron.ts"
 import { labelValue, queryServerPort } from "../manifests/PodParts.ts"
 import { type BundleError, readManifest } from "./Bundle.ts"
 import type { BotRecord, Registry, RegistryError } from "./Registry.ts"
 
-/** A request the admin API refuses: 400 (bad input) or 404 (unknown bot), with a message naming the problem. */
+/**
+ * A request the admin API refuses: 400 (bad input), 403 (not the owner), 404 (unknown bot), 413 (body too large),
+ * 500, with a message naming the problem.
+ */
 export class AdminError extends Data.TaggedError("AdminError")<{
-  readonly status: 400 | 404 | 500
+  readonly status: 400 | 403 | 404 | 413 | 500
   readonly message: string
 }> {}
 
@@ -76,8 +80,6 @@ const slug = (name: string): string =>
     .replace(/^-+|-+$/g, "")
     .slice(0, 40) || "bot"
 
-const validId = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
-
 /** Publishes the API's event for a record (created/updated) or its deletion. */
 const publish = (record: BotRecord, kind: "created" | "updated" | "deleted") =>
   Effect.gen(function* () {
@@ -120,11 +122,9 @@ export const add = (ctx: AdminContext, request: AddRequest) =>
     const manifest = yield* Effect.mapError(readManifest(request.bundle, request.label), fromBundle)
     yield* checkConfig(manifest.type, request.config, `${manifest.name} (${request.label})`)
     const id = request.id ?? `${slug(manifest.name)}-${randomBytes(3).toString("hex")}`
-    if (!validId.test(id))
-      return yield* new AdminError({
-        status: 400,
-        message: `bot id ${JSON.stringify(id)} must be 1-63 letters, digits, '.', '_' or '-'`
-      })
+    const problem = idProblem(id)
+    if (problem !== undefined)
+      return yield* new AdminError({ status: 400, message: `bot id ${JSON.stringify(id)}: ${problem}` })
     const existing = yield* ctx.registry.get(id)
     if (existing !== undefined)
       return yield* new AdminError({ status: 400, message: `a bot with id ${JSON.stringify(id)} already exists` })
@@ -147,8 +147,12 @@ export const add = (ctx: AdminContext, request: AddRequest) =>
       custom,
       addedAt: new Date().toISOString()
     }
-    yield* Effect.mapError(ctx.registry.put(record), fromRegistry)
-    yield* publish(record, "created")
+    // a bot that cannot be recorded or announced leaves neither its bundle nor its record behind
+    yield* Effect.zipRight(Effect.mapError(ctx.registry.put(record), fromRegistry), publish(record, "created")).pipe(
+      Effect.onError(() =>
+        Effect.zipRight(Effect.ignore(ctx.registry.remove(id)), Effect.ignore(store.remove(Bucket.code, filePath)))
+      )
+    )
     return record
   })
 

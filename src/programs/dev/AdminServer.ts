@@ -1,6 +1,6 @@
 /**
  * The admin HTTP API of `dev`, on loopback (JSON in and out; errors are `{"error": "<what is wrong>"}` with 400,
- * 404 or 500):
+ * 403, 404, 413 or 500):
  *
  *   GET    /bots                      every bot with its state
  *   POST   /bots                      {"path": "<bundle dir or zip>" | "bundle": "<zip, base64>", "config": {...}, "id"?}
@@ -9,49 +9,58 @@
  *   POST   /bots/:id/enable | /bots/:id/disable
  *   DELETE /bots/:id
  *   GET    /bots/:id/logs?tail=N | ?after=N   {"lines": [...], "total": N}
+ *
+ * It belongs to the user who started `dev` (README.md, "Dev mode"): every request needs `Authorization: Bearer
+ * <token>` (the token in `<data dir>/admin-token`, AdminToken.ts), a `Host` (and `Origin`, when sent) naming this
+ * server (HostGuard.ts), and a body only as `application/json`; otherwise 403 naming the reason. Bodies are capped
+ * and checked as AdminInput.ts says.
  */
 import { createServer } from "node:http"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import type { JsonObject } from "../../domain/Bot.ts"
+import { Effect, Either, Layer } from "effect"
+import { type AllowedHosts, allowedHosts, hostProblem } from "../HostGuard.ts"
+import { bearerMatches, declaredLength } from "../query/QueryLimits.ts"
+import { readBody } from "../query/QueryServer.ts"
 import * as Admin from "./Admin.ts"
+import * as AdminInput from "./AdminInput.ts"
 import { loadBundle } from "./Bundle.ts"
 
-const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+const json = (body: unknown, status = 200, headers?: Readonly<Record<string, string>>) =>
+  HttpServerResponse.unsafeJson(body, { status, ...(headers === undefined ? {} : { headers }) })
 
 const bad = (message: string) => new Admin.AdminError({ status: 400, message })
 
-/** The request body as a JSON object, or a 400 naming the problem. */
+const tooLarge = () =>
+  new Admin.AdminError({
+    status: 413,
+    message: `the request body is larger than ${AdminInput.maxBodyBytes} bytes (64 MiB)`
+  })
+
+const check = <A>(result: Either.Either<A, string>) =>
+  Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(bad(result.left))
+
+/** The request body as a JSON object (at most 64 MiB, not read further beyond), or a 400 or 413 naming the problem. */
 const body = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const text = yield* Effect.mapError(request.text, () => bad("cannot read the request body"))
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (error) {
-    return yield* Effect.fail(
-      bad(`the request body is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  const bytes = yield* readBody(request, AdminInput.maxBodyBytes, false).pipe(
+    Effect.mapError((error) =>
+      error._tag === "BodyTooLarge" ? tooLarge() : bad(`cannot read the request body: ${error.message}`)
     )
-  }
-  if (!isObject(parsed)) return yield* Effect.fail(bad("the request body must be a JSON object"))
-  return parsed
+  )
+  return yield* check(AdminInput.parseBody(new TextDecoder().decode(bytes)))
 })
-
-const configOf = (fields: Record<string, unknown>) =>
-  isObject(fields.config)
-    ? Effect.succeed(fields.config as JsonObject)
-    : Effect.fail(bad(`"config" must be a JSON object (the bot's user config), found ${JSON.stringify(fields.config)}`))
 
 const idParam = Effect.map(HttpRouter.params, (params) => params.id ?? "")
 
 const handle = <A, R>(effect: Effect.Effect<A, Admin.AdminError, R>, status = 200) =>
   effect.pipe(
     Effect.map((value) => json(value, status)),
-    Effect.catchTag("AdminError", (error) => Effect.succeed(json({ error: error.message }, error.status)))
+    Effect.catchTag("AdminError", (error) =>
+      Effect.succeed(
+        json({ error: error.message }, error.status, error.status === 413 ? { connection: "close" } : undefined)
+      )
+    )
   )
 
 const searchParam = (name: string) =>
@@ -59,6 +68,44 @@ const searchParam = (name: string) =>
     const value = new URL(request.url, "http://localhost").searchParams.get(name)
     const n = value === null ? Number.NaN : Number(value)
     return Number.isInteger(n) && n >= 0 ? n : undefined
+  })
+
+const isJsonType = (contentType: string | undefined): boolean =>
+  contentType !== undefined && /^application\/json\s*(;|$)/i.test(contentType.trim())
+
+/**
+ * Why this request may not use the admin API (403), or `undefined`: Host and Origin, then the token, then the body's
+ * type (a body is anything with a non-zero `Content-Length` or a `Transfer-Encoding`).
+ */
+export const refusal = (
+  headers: Readonly<Record<string, string | undefined>>,
+  allowed: AllowedHosts,
+  token: string
+): string | undefined => {
+  const host = hostProblem(allowed, headers.host, headers.origin)
+  if (host !== undefined) return host
+  if (!bearerMatches(headers.authorization, token))
+    return "missing or wrong token: send Authorization: Bearer <the token in admin-token in the dev data directory>"
+  const length = declaredLength(headers["content-length"])
+  const hasBody = (length !== undefined && length > 0) || headers["transfer-encoding"] !== undefined
+  if (hasBody && !isJsonType(headers["content-type"]))
+    return `only application/json request bodies are accepted, not ${headers["content-type"] === undefined ? "a body without Content-Type" : headers["content-type"]}`
+  return undefined
+}
+
+/** `app` behind the owner's checks (`refusal`) and the body size declared in `Content-Length` (413 unread). */
+const guarded = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  allowed: AllowedHosts,
+  token: string
+) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const problem = refusal(request.headers, allowed, token)
+    if (problem !== undefined) return Effect.succeed(json({ error: problem }, 403))
+    const length = declaredLength(request.headers["content-length"])
+    if (length !== undefined && length > AdminInput.maxBodyBytes)
+      return Effect.succeed(json({ error: tooLarge().message }, 413, { connection: "close" }))
+    return app
   })
 
 export const router = (ctx: Admin.AdminContext) =>
@@ -69,16 +116,18 @@ export const router = (ctx: Admin.AdminContext) =>
       handle(
         Effect.gen(function* () {
           const fields = yield* body
-          const config = yield* configOf(fields)
-          const id = typeof fields.id === "string" && fields.id !== "" ? fields.id : undefined
+          const config = yield* check(AdminInput.configOf(fields))
+          const id = yield* check(AdminInput.idOf(fields))
+          const path = yield* check(AdminInput.stringField(fields, "path"))
+          const uploaded = yield* check(AdminInput.stringField(fields, "bundle"))
           let bundle: Uint8Array
           let label: string
-          if (typeof fields.path === "string" && fields.path !== "") {
-            label = fields.path
-            bundle = yield* Effect.mapError(loadBundle(fields.path), (e) => bad(e.message))
-          } else if (typeof fields.bundle === "string" && fields.bundle !== "") {
+          if (path !== undefined) {
+            label = path
+            bundle = yield* Effect.mapError(loadBundle(path), (e) => bad(e.message))
+          } else if (uploaded !== undefined) {
             label = "the uploaded bundle"
-            bundle = new Uint8Array(Buffer.from(fields.bundle, "base64"))
+            bundle = new Uint8Array(Buffer.from(uploaded, "base64"))
           } else
             return yield* Effect.fail(bad('give the bundle as "path" (a directory or zip) or "bundle" (a zip, base64)'))
           const record = yield* Admin.add(ctx, { bundle, label, config, ...(id === undefined ? {} : { id }) })
@@ -93,7 +142,7 @@ export const router = (ctx: Admin.AdminContext) =>
       handle(
         Effect.gen(function* () {
           const id = yield* idParam
-          const config = yield* configOf(yield* body)
+          const config = yield* check(AdminInput.configOf(yield* body))
           return yield* Effect.flatMap(Admin.setConfig(ctx, id, config), (record) => Admin.view(ctx, record))
         })
       )
@@ -131,13 +180,25 @@ export const router = (ctx: Admin.AdminContext) =>
     HttpRouter.get("/health", Effect.succeed(json({ status: "ok" })))
   )
 
+export interface AdminServerOptions {
+  readonly host: string
+  readonly port: number
+  /** The token every request must send (AdminToken.ts). */
+  readonly token: string
+}
+
 /** The admin API on `host:port` for as long as the layer lives. */
-export const layer = (ctx: Admin.AdminContext, host: string, port: number) =>
-  HttpServer.serve(
-    router(ctx).pipe(
-      Effect.catchTag("RouteNotFound", (error) =>
-        Effect.succeed(json({ error: `no such route: ${error.request.method} ${error.request.url}` }, 404))
-      ),
-      Effect.catchAllCause((cause) => Effect.succeed(json({ error: `internal error: ${String(cause)}` }, 500)))
-    )
-  ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host, port })))
+export const layer = (ctx: Admin.AdminContext, options: AdminServerOptions) =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const address = (yield* HttpServer.HttpServer).address
+      const port = address._tag === "TcpAddress" ? address.port : options.port
+      const app = router(ctx).pipe(
+        Effect.catchTag("RouteNotFound", (error) =>
+          Effect.succeed(json({ error: `no such route: ${error.request.method} ${error.request.url}` }, 404))
+        ),
+        Effect.catchAllCause((cause) => Effect.succeed(json({ error: `internal error: ${String(cause)}` }, 500)))
+      )
+      return yield* HttpServer.serveEffect(guarded(app, allowedHosts(options.host, port), options.token))
+    })
+  ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))

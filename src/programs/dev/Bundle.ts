@@ -3,8 +3,13 @@
  * only, hidden files skipped, Unix modes kept, Deflate), a zip is taken as it is; then `bot-config.yaml` at the zip
  * root is read and checked (type, runtime, entrypoints present in the zip). Every problem is a `BundleError` naming
  * the file and what is wrong with it.
+ *
+ * Limits (README.md, "Dev mode"): a bundle path must be a regular file or a directory (a FIFO or device is refused
+ * without being read), the zip or the directory's files total at most `maxBundleBytes`, and `bot-config.yaml` at
+ * most `maxManifestBytes` (refused by its declared size, before it is inflated).
  */
-import { readdir, readFile, stat } from "node:fs/promises"
+import { constants } from "node:fs"
+import { open, readdir, stat } from "node:fs/promises"
 import * as path from "node:path"
 import { crc32, deflateRawSync } from "node:zlib"
 import { Data, Effect } from "effect"
@@ -66,11 +71,38 @@ export const makeZip = (entries: ReadonlyArray<ZipEntry>): Uint8Array => {
   return new Uint8Array(Buffer.concat([...locals, ...centrals, end]))
 }
 
-/** Every file under `dir`, hidden files and directories skipped, as the0's CLI zips a bundle. */
+/** The largest bundle: a zip, or the files of a directory together. */
+export const maxBundleBytes = 64 * 1024 * 1024
+/** The largest `bot-config.yaml`. */
+export const maxManifestBytes = 1024 * 1024
+
+class TooLarge extends Error {}
+
+/**
+ * A regular file's contents, read only when it is one of at most `room` bytes: it is opened without blocking (a
+ * FIFO with no writer would block `open` and every read after it) and checked on the open descriptor.
+ */
+const readRegularFile = async (file: string, room: number): Promise<{ data: Buffer; mode: number } | undefined> => {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) return undefined
+    if (info.size > room) throw new TooLarge()
+    return { data: await handle.readFile(), mode: info.mode & 0o777 }
+  } finally {
+    await handle.close()
+  }
+}
+
+const tooLargeMessage = (location: string) =>
+  `bundle ${location} is larger than ${maxBundleBytes} bytes (64 MiB), the limit`
+
+/** Every regular file under `dir`, hidden files and directories skipped, as the0's CLI zips a bundle. */
 export const zipDirectory = (dir: string): Effect.Effect<Uint8Array, BundleError> =>
   Effect.tryPromise({
     try: async () => {
       const entries: Array<ZipEntry> = []
+      let total = 0
       const visit = async (current: string, prefix: string) => {
         for (const name of (await readdir(current)).sort()) {
           if (name.startsWith(".")) continue
@@ -78,18 +110,27 @@ export const zipDirectory = (dir: string): Effect.Effect<Uint8Array, BundleError
           const info = await stat(full)
           const relative = prefix === "" ? name : `${prefix}/${name}`
           if (info.isDirectory()) await visit(full, relative)
-          else if (info.isFile()) entries.push({ name: relative, data: await readFile(full), mode: info.mode & 0o777 })
+          else if (info.isFile()) {
+            const file = await readRegularFile(full, maxBundleBytes - total)
+            if (file === undefined) continue
+            total += file.data.length
+            entries.push({ name: relative, data: file.data, mode: file.mode })
+          }
         }
       }
       await visit(dir, "")
       return makeZip(entries)
     },
-    catch: (error) => new BundleError({ message: `cannot read bundle directory ${dir}: ${errorText(error)}` })
+    catch: (error) =>
+      new BundleError({
+        message:
+          error instanceof TooLarge ? tooLargeMessage(dir) : `cannot read bundle directory ${dir}: ${errorText(error)}`
+      })
   })
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-/** The bundle at `location`: a directory (zipped) or a zip file. */
+/** The bundle at `location`: a directory (zipped) or a zip file; anything else is refused unread. */
 export const loadBundle = (location: string): Effect.Effect<Uint8Array, BundleError> =>
   Effect.gen(function* () {
     const info = yield* Effect.tryPromise({
@@ -97,10 +138,23 @@ export const loadBundle = (location: string): Effect.Effect<Uint8Array, BundleEr
       catch: (error) => new BundleError({ message: `bundle ${location} not found: ${errorText(error)}` })
     })
     if (info.isDirectory()) return yield* zipDirectory(location)
-    return yield* Effect.tryPromise({
-      try: () => readFile(location),
-      catch: (error) => new BundleError({ message: `cannot read bundle ${location}: ${errorText(error)}` })
+    const notRegular = () =>
+      new BundleError({
+        message: `bundle ${location} is not a regular file or a directory (a FIFO, socket or device is not a bundle)`
+      })
+    if (!info.isFile()) return yield* notRegular()
+    const file = yield* Effect.tryPromise({
+      try: () => readRegularFile(location, maxBundleBytes),
+      catch: (error) =>
+        new BundleError({
+          message:
+            error instanceof TooLarge
+              ? tooLargeMessage(location)
+              : `cannot read bundle ${location}: ${errorText(error)}`
+        })
     })
+    if (file === undefined) return yield* notRegular()
+    return new Uint8Array(file.data)
   })
 
 /** The names of the files in a zip, and the text of one of them. */
@@ -122,9 +176,15 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
       })
       const names: Array<string> = []
       let text: string | undefined
+      let tooLarge: number | undefined
       for (const entry of entries) {
         names.push(entry.fileName)
         if (entry.fileName === wanted || entry.fileName === `./${wanted}`) {
+          // the declared size, checked before inflating; yauzl fails the stream if the data is larger than declared
+          if (entry.uncompressedSize > maxManifestBytes) {
+            tooLarge = entry.uncompressedSize
+            continue
+          }
           const stream = await zip.openReadStreamPromise(entry)
           const chunks: Array<Buffer> = []
           for await (const chunk of stream) chunks.push(chunk as Buffer)
@@ -132,7 +192,7 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
         }
       }
       zip.close()
-      return { names, text }
+      return { names, text, tooLarge }
     },
     catch: (error) => new BundleError({ message: `${label} is not a valid zip file: ${errorText(error)}` })
   })
@@ -150,8 +210,10 @@ export interface BundleManifest {
 /** Reads and checks `bot-config.yaml` at the zip root. */
 export const readManifest = (zip: Uint8Array, label: string): Effect.Effect<BundleManifest, BundleError> =>
   Effect.gen(function* () {
-    const { names, text } = yield* readZip(zip, "bot-config.yaml", label)
+    const { names, text, tooLarge } = yield* readZip(zip, "bot-config.yaml", label)
     const fail = (problem: string) => Effect.fail(new BundleError({ message: `${label}: ${problem}` }))
+    if (tooLarge !== undefined)
+      return yield* fail(`bot-config.yaml is ${tooLarge} bytes; the limit is ${maxManifestBytes} (1 MiB)`)
     if (text === undefined) return yield* fail("no bot-config.yaml at the root of the bundle")
     let raw: unknown
     try {

@@ -19,6 +19,7 @@ import * as ManifestSettings from "../manifests/ManifestSettings.ts"
 import * as QuerySettings from "../query/QuerySettings.ts"
 import * as Admin from "./Admin.ts"
 import * as AdminServer from "./AdminServer.ts"
+import * as AdminToken from "./AdminToken.ts"
 import { loadBundle } from "./Bundle.ts"
 import * as Registry from "./Registry.ts"
 
@@ -81,11 +82,22 @@ export const layer = (settings: DevSettings, backends: DevBackends) => {
   const controller = controllerSettings(settings)
   const running = controllerApp({
     settings: controller,
-    query: { ...QuerySettings.defaults, port: settings.queryPort, host: settings.host, manifest: controller.manifest },
-    healthPort: settings.healthPort
+    query: {
+      ...QuerySettings.defaults,
+      port: settings.queryPort,
+      host: settings.host,
+      checkHost: true,
+      manifest: controller.manifest
+    },
+    healthPort: settings.healthPort,
+    healthHost: settings.host
   })
   const admin = Layer.unwrapEffect(
-    Effect.map(Started, (ctx) => AdminServer.layer(ctx, settings.host, settings.adminPort))
+    Effect.gen(function* () {
+      const ctx = yield* Started
+      const token = yield* AdminToken.create(settings.dataDir)
+      return AdminServer.layer(ctx, { host: settings.host, port: settings.adminPort, token })
+    })
   )
   const context = Layer.effect(
     Started,
@@ -130,7 +142,7 @@ export const summary = (settings: DevSettings, bots: ReadonlyArray<Admin.BotView
     `  QueryServer  ${query}  (POST /query, GET /health, as the0's :9477)`,
     `  Admin API    ${admin}  (GET /bots, POST /bots, ... ; or \`the0-runtime dev list|add|...\`)`,
     `  Health       http://${host}:${settings.healthPort}/readyz  (/healthz, /metrics)`,
-    `  Data         ${path.resolve(settings.dataDir)}  (bots.json, objects/ = state, logs, code; pods/)`,
+    `  Data         ${path.resolve(settings.dataDir)}  (bots.json, objects/ = state, logs, code; pods/; admin-token)`,
     ""
   ]
   if (bots.length === 0)
@@ -156,14 +168,16 @@ export const summary = (settings: DevSettings, bots: ReadonlyArray<Admin.BotView
         (bot.kind === "scheduled" ? "   # a one-shot query Job: a few seconds" : "")
     )
   const first = bots[0]
+  // the admin API wants its token (and JSON bodies declared as such)
+  const curl = `curl -s -H "Authorization: Bearer $(cat ${AdminToken.tokenFile(path.resolve(settings.dataDir))})"`
   if (first !== undefined)
     lines.push(
       `  ./bin/the0-runtime dev logs ${first.id} --follow`,
-      `  curl -s ${admin}/bots/${first.id}`,
-      `  curl -s -X PUT ${admin}/bots/${first.id}/config -d '${JSON.stringify({ config: first.config })}'`,
-      `  curl -s -X POST ${admin}/bots/${first.id}/disable`
+      `  ${curl} ${admin}/bots/${first.id}`,
+      `  ${curl} -H 'Content-Type: application/json' -X PUT ${admin}/bots/${first.id}/config -d '${JSON.stringify({ config: first.config })}'`,
+      `  ${curl} -X POST ${admin}/bots/${first.id}/disable`
     )
-  else lines.push(`  curl -s ${admin}/bots`)
+  else lines.push(`  ${curl} ${admin}/bots`)
   lines.push("")
   return lines.join("\n")
 }

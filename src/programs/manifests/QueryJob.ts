@@ -1,7 +1,9 @@
 /**
  * The one-shot query Job (controller spec §5.5): one `bot` container that runs the query entrypoint (or the bot
  * entrypoint when there is none) with `QUERY_PATH`, `QUERY_PARAMS` and `QUERY_RESULT_KEY`, `backoffLimit: 0`,
- * cleaned up `ttlSecondsAfterFinished` after it ends.
+ * cleaned up `ttlSecondsAfterFinished` after it ends. Unlike the0, it has `activeDeadlineSeconds`: the query's
+ * timeout plus `queryJobDeadlineMarginSec`, so that a Job the QueryServer could not delete (it crashed, the API was
+ * down) is stopped by Kubernetes instead of running on.
  */
 import { Either } from "effect"
 import type { Bot, JsonObject } from "../../domain/Bot.ts"
@@ -33,7 +35,12 @@ export interface QueryJobRequest {
   readonly resultKey: string
   /** What makes this Job's name unique (lower-case letters, digits, `-`), kept whole in the name. */
   readonly suffix: string
+  /** The query's timeout in seconds (the QueryServer's effective `timeout_sec`). */
+  readonly timeoutSec: number
 }
+
+/** Seconds a query Job may run beyond its query's timeout (Pod start, the result upload) before Kubernetes stops it. */
+export const queryJobDeadlineMarginSec = 30
 
 const prefix = "query-"
 
@@ -85,6 +92,7 @@ export const queryJob = (
       },
       spec: {
         backoffLimit: 0,
+        activeDeadlineSeconds: Math.ceil(request.timeoutSec) + queryJobDeadlineMarginSec,
         ttlSecondsAfterFinished: settings.queryJobTtlSeconds,
         template: {
           metadata: {

@@ -124,7 +124,8 @@ export const run = (deps: EphemeralQueryDeps, query: EphemeralQuery): Effect.Eff
       queryPath: query.path,
       params: query.params,
       resultKey,
-      suffix: `${nanos}-${token.slice(0, 6)}`
+      suffix: `${nanos}-${token.slice(0, 6)}`,
+      timeoutSec: Duration.toSeconds(query.timeout)
     })
     if (Either.isLeft(built)) return failed(`failed to generate query pod spec: ${built.left.message}`)
     const job = built.right

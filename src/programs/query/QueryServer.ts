@@ -24,6 +24,7 @@ import { BotStore } from "../../services/BotStore.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
 import type { Informer } from "../controller/Informer.ts"
+import { type AllowedHosts, allowedHosts, hostProblem } from "../HostGuard.ts"
 import { listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
 import * as BotResolver from "./BotResolver.ts"
@@ -79,11 +80,13 @@ export interface QueryServer {
 
 /**
  * The request body, at most `limit` bytes. On Node it is read from the socket directly, so that a body that turns
- * out too large is drained and answered with 413 (the platform's own reader destroys the socket instead).
+ * out too large is drained and answered with 413 (the platform's own reader destroys the socket instead); with
+ * `drain` false the rest is not read (the answer then closes the connection).
  */
-const readBody = (
+export const readBody = (
   request: HttpServerRequest.HttpServerRequest,
-  limit: number
+  limit: number,
+  drain = true
 ): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> => {
   const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
   if (!(source instanceof IncomingMessage))
@@ -108,7 +111,8 @@ const readBody = (
       size += chunk.length
       if (size > limit) {
         detach()
-        source.resume()
+        if (drain) source.resume()
+        else source.pause()
         resume(Effect.fail(new BodyTooLarge()))
         return
       }
@@ -313,12 +317,38 @@ export const nodeServer = (settings: QuerySettings) => {
 }
 
 /**
- * The QueryServer on `settings.host:settings.port`, for the controller manager, for as long as the layer lives.
+ * `app` behind the Host check (programs/HostGuard.ts): a request naming another server in `Host` or `Origin` gets
+ * 403 with the0's error shape, naming the header.
+ */
+export const hostChecked = (
+  app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>,
+  allowed: AllowedHosts
+): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const problem = hostProblem(allowed, request.headers.host, request.headers.origin)
+    if (problem === undefined) return app
+    return Effect.map(Clock.currentTimeMillis, (now) => {
+      const response = errorResponse(403, problem, now)
+      return HttpServerResponse.text(response.body, { status: 403, contentType: response.contentType })
+    })
+  })
+
+/**
+ * The QueryServer on `settings.host:settings.port`, for the controller manager, for as long as the layer lives;
+ * Host-checked when `settings.checkHost` is on (`dev`).
  */
 export const layer = (
   inputs: QueryServerInputs
 ): Layer.Layer<never, HttpServerError.ServeError, BotStore | KubeApi | ObjectStore | Metrics> =>
-  Layer.scopedDiscard(Effect.flatMap(make(inputs), (server) => serve(server.app))).pipe(
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const server = yield* make(inputs)
+      if (!inputs.settings.checkHost) return yield* serve(server.app)
+      const address = (yield* HttpServer.HttpServer).address
+      const port = address._tag === "TcpAddress" ? address.port : inputs.settings.port
+      return yield* serve(hostChecked(server.app, allowedHosts(inputs.settings.host, port)))
+    })
+  ).pipe(
     Layer.provide(
       NodeHttpServer.layer(() => nodeServer(inputs.settings), {
         port: inputs.settings.port,

@@ -12,6 +12,11 @@ export interface QuerySettings {
   readonly port: number
   /** Interface to bind; all interfaces by default, as Go's `:9477`. */
   readonly host: string
+  /**
+   * Refuse (403) a request whose `Host` or `Origin` is not the bound address or `localhost` with the port
+   * (programs/HostGuard.ts). `dev` turns it on; the controller answers any Host, behind a Kubernetes Service.
+   */
+  readonly checkHost: boolean
   /** Larger `POST /query` bodies get 413. */
   readonly maxBodyBytes: number
   /** Ephemeral query Jobs running at once on this replica; one more gets 429. */
@@ -35,6 +40,7 @@ export interface QuerySettings {
 export const defaults: QuerySettings = {
   port: queryServerPort,
   host: everyInterface,
+  checkHost: false,
   maxBodyBytes: 1024 * 1024,
   maxJobsInFlight: 20,
   defaultTimeoutSec: defaultQueryTimeoutSec,

@@ -61,13 +61,17 @@ describe("render", () => {
         spec: { schedule: string }
       }
       expect(cronJob.spec.schedule).toBe("0 9 * * *")
-      const job = Either.getOrThrow(render({ ...request("query-job", bot("q1")), params: '{"symbol":"BTC"}' })) as {
+      const job = Either.getOrThrow(
+        render({ ...request("query-job", bot("q1")), params: '{"symbol":"BTC"}', timeoutSec: 10 })
+      ) as {
         metadata: { name: string }
         spec: {
+          activeDeadlineSeconds: number
           template: { spec: { containers: ReadonlyArray<{ env: ReadonlyArray<{ name: string; value?: string }> }> } }
         }
       }
       expect(job.metadata.name).toBe("query-q1-1764147600000000000-ab12cd")
+      expect(job.spec.activeDeadlineSeconds).toBe(40)
       const env = job.spec.template.spec.containers[0]?.env ?? []
       expect(env.find((e) => e.name === "QUERY_PATH")?.value).toBe("/price")
       expect(env.find((e) => e.name === "QUERY_PARAMS")?.value).toBe('{"symbol":"BTC"}')

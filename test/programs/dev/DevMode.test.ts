@@ -6,97 +6,20 @@
  * restart of `dev` on the same data directory.
  */
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger, LogLevel, type Scope } from "effect"
-import * as DevBackends from "../../../src/layers/dev/DevBackends.ts"
-import * as DevApp from "../../../src/programs/dev/DevApp.ts"
-
-const repo = (relative: string) => fileURLToPath(new URL(`../../../${relative}`, import.meta.url))
-
-const freePort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-interface Dev {
-  readonly settings: DevApp.DevSettings
-  readonly admin: (method: string, route: string, body?: unknown) => Effect.Effect<{ status: number; body: unknown }>
-  readonly query: (botId: string, queryPath: string) => Effect.Effect<{ status: number; body: Record<string, unknown> }>
-}
-
-const http = (url: string, method: string, body?: unknown) =>
-  Effect.promise(async () => {
-    const response = await fetch(url, {
-      method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } })
-    })
-    const text = await response.text()
-    return { status: response.status, body: JSON.parse(text) as unknown }
-  })
-
-/** Starts dev on `dataDir` in the current scope (closing the scope stops it, as Ctrl-C does). */
-const startDev = (dataDir: string): Effect.Effect<Dev, unknown, Scope.Scope> =>
-  Effect.gen(function* () {
-    const settings: DevApp.DevSettings = {
-      dataDir,
-      namespace: "the0",
-      host: "127.0.0.1",
-      queryPort: yield* freePort,
-      adminPort: yield* freePort,
-      healthPort: yield* freePort,
-      demo: false,
-      demoDir: repo("assets/demo"),
-      gracePeriodSeconds: 20
-    }
-    const paths = DevApp.layout(dataDir)
-    const backends = DevBackends.layer({
-      namespace: settings.namespace,
-      objectsDir: paths.objects,
-      podsDir: paths.pods,
-      runtime: { file: repo("bin/the0-runtime"), args: [] },
-      wrappersDir: repo("assets/wrappers")
-    })
-    const context = yield* Layer.build(DevApp.layer(settings, backends))
-    yield* Effect.provide(DevApp.start(settings), context)
-    const admin = `http://127.0.0.1:${settings.adminPort}`
-    return {
-      settings,
-      admin: (method, route, body) => http(`${admin}${route}`, method, body),
-      query: (botId, queryPath) =>
-        Effect.map(
-          http(`http://127.0.0.1:${settings.queryPort}/query`, "POST", { bot_id: botId, query_path: queryPath }),
-          (r) => ({ status: r.status, body: r.body as Record<string, unknown> })
-        )
-    }
-  })
-
-/** Polls `check` every 250 ms until it returns a value, failing the test after `seconds`. */
-const eventually = <A>(what: string, seconds: number, check: Effect.Effect<A | undefined>) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + seconds * 1000
-    while (Date.now() < deadline) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep("250 millis")
-    }
-    return yield* Effect.die(new Error(`timed out after ${seconds} s waiting for ${what}`))
-  })
+import { Effect, Logger, LogLevel } from "effect"
+import { type Dev, eventually, repo, startDev } from "./DevHarness.ts"
 
 const stateOf = (dev: Dev, id: string) =>
   Effect.map(dev.admin("GET", `/bots/${id}`), (r) => (r.body as { state?: string }).state)
 
 const status = (dev: Dev, id: string) =>
-  Effect.map(dev.query(id, "/status"), (r) =>
-    r.body.status === "ok" ? (r.body.data as { symbol: string; ticks: number; starts: number }) : undefined
-  )
+  Effect.map(dev.query(id, "/status"), (r) => {
+    const body = r.body as { status?: string; data?: { symbol: string; ticks: number; starts: number } }
+    return body.status === "ok" ? body.data : undefined
+  })
 
 describe("the0-runtime dev end to end", () => {
   it.live(

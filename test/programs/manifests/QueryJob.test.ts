@@ -10,7 +10,8 @@ const request = {
   queryPath: "/status",
   params: { key: "value" },
   resultKey: "test-bot-123/1704672000000000000/result.json",
-  suffix: "1704672000000000000"
+  suffix: "1704672000000000000",
+  timeoutSec: 30
 }
 const withQuery = testBot({ entrypoints: { bot: "main.py", query: "query.py" } })
 const job = right(queryJob(defaults, withQuery, request))
@@ -47,7 +48,7 @@ describe("queryJobName", () => {
 })
 
 describe("queryJob", () => {
-  it("the Job: name, labels, backoffLimit 0, TTL from settings, no annotations", () => {
+  it("the Job: name, labels, backoffLimit 0, deadline the query timeout plus 30 s, TTL from settings, no annotations", () => {
     expect(job.apiVersion).toBe("batch/v1")
     expect(job.kind).toBe("Job")
     expect(job.metadata).toStrictEqual({
@@ -60,6 +61,9 @@ describe("queryJob", () => {
       }
     })
     expect(job.spec.backoffLimit).toBe(0)
+    expect(job.spec.activeDeadlineSeconds).toBe(60)
+    expect(right(queryJob(defaults, withQuery, { ...request, timeoutSec: 300 })).spec.activeDeadlineSeconds).toBe(330)
+    expect(right(queryJob(defaults, withQuery, { ...request, timeoutSec: 2.5 })).spec.activeDeadlineSeconds).toBe(33)
     expect(job.spec.ttlSecondsAfterFinished).toBe(300)
     expect(
       right(queryJob({ ...defaults, queryJobTtlSeconds: 60 }, withQuery, request)).spec.ttlSecondsAfterFinished

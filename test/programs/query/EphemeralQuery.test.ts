@@ -42,30 +42,39 @@ const queryBody = (botId: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ bot_id: botId, query_path: "status", timeout_sec: 5, ...extra })
 
 describe("ephemeral query Jobs", () => {
-  it.scopedLive("a scheduled bot is queried through a Job: env, answer, then Job, Pod and result are gone", () =>
-    Effect.gen(function* () {
-      yield* putSchedule(bot("sched-1"))
-      const envs: Array<Readonly<Record<string, string>>> = []
-      yield* simulateQueryPods((pod, env) => {
-        envs.push(env)
-        return answerWith({ status: "ok", data: { balance: 42 } })(pod, env)
-      })
-      const { post } = yield* serve()
-      const answer = yield* post(queryBody("sched-1", { params: { symbol: "BTC" } }))
-      expect(answer.status).toBe(200)
-      expect(answer.json.status).toBe("ok")
-      expect(answer.json.data).toEqual({ balance: 42 })
-      expect(answer.json.duration).toBeGreaterThan(0)
-      const env = envs[0] ?? {}
-      expect(env.QUERY_PATH).toBe("/status")
-      expect(env.QUERY_PARAMS).toBe('{"symbol":"BTC"}')
-      expect(env.ENTRYPOINT).toBe("query.py")
-      expect(env.QUERY_RESULT_KEY).toMatch(/^sched-1\/\d+-[0-9a-f]{16}\/result\.json$/)
-      // the answer is sent after the cleanup: nothing is left at once
-      expect(yield* jobs).toEqual([])
-      expect(yield* results).toEqual([])
-      yield* clean
-    }).pipe(Effect.provide(world))
+  it.scopedLive(
+    "a scheduled bot is queried through a Job: env, deadline, answer, then Job, Pod and result are gone",
+    () =>
+      Effect.gen(function* () {
+        yield* putSchedule(bot("sched-1"))
+        const envs: Array<Readonly<Record<string, string>>> = []
+        const deadlines: Array<number | undefined> = []
+        const cluster = yield* MemoryCluster
+        yield* simulateQueryPods((pod, env) => {
+          envs.push(env)
+          return cluster.direct.list("Job", ns).pipe(
+            Effect.tap((jobs) => deadlines.push(...jobs.items.map((job) => job.spec.activeDeadlineSeconds))),
+            Effect.zipRight(answerWith({ status: "ok", data: { balance: 42 } })(pod, env))
+          )
+        })
+        const { post } = yield* serve()
+        const answer = yield* post(queryBody("sched-1", { params: { symbol: "BTC" } }))
+        expect(answer.status).toBe(200)
+        expect(answer.json.status).toBe("ok")
+        expect(answer.json.data).toEqual({ balance: 42 })
+        expect(answer.json.duration).toBeGreaterThan(0)
+        // the Job's deadline: the query's timeout_sec (5) plus the 30 s margin
+        expect(deadlines).toEqual([35])
+        const env = envs[0] ?? {}
+        expect(env.QUERY_PATH).toBe("/status")
+        expect(env.QUERY_PARAMS).toBe('{"symbol":"BTC"}')
+        expect(env.ENTRYPOINT).toBe("query.py")
+        expect(env.QUERY_RESULT_KEY).toMatch(/^sched-1\/\d+-[0-9a-f]{16}\/result\.json$/)
+        // the answer is sent after the cleanup: nothing is left at once
+        expect(yield* jobs).toEqual([])
+        expect(yield* results).toEqual([])
+        yield* clean
+      }).pipe(Effect.provide(world))
   )
 
   it.scopedLive("a realtime bot without a running Pod is queried through a Job too", () =>
