@@ -1,6 +1,6 @@
 // The small part of the0's SDK contract (runtime spec §7.5) these demo bots use, with no dependency: state files
 // under STATE_DIR, metric lines on stdout, log lines on stderr, the query protocol (server on THE0_QUERY_PORT,
-// one-shot with QUERY_PATH writing result.json).
+// on THE0_QUERY_HOST when set, as dev sets it; one-shot with QUERY_PATH writing result.json).
 "use strict"
 const fs = require("node:fs")
 const http = require("node:http")
@@ -86,6 +86,6 @@ exports.query = {
           response.end(JSON.stringify(body))
         })
       })
-      .listen(port, "0.0.0.0", () => exports.log(`query server listening on port ${port}`))
+      .listen(port, process.env.THE0_QUERY_HOST || "0.0.0.0", () => exports.log(`query server listening on port ${port}`))
   }
 }

@@ -10,6 +10,7 @@ import * as MemoryJobController from "../memory/MemoryJobController.ts"
 import * as MemoryKubeApi from "../memory/MemoryKubeApi.ts"
 import * as CronJobController from "./CronJobController.ts"
 import * as DiskObjectStore from "./DiskObjectStore.ts"
+import { podIP } from "./KubeletNode.ts"
 import * as ProcessKubelet from "./ProcessKubelet.ts"
 
 export interface DevBackendSettings {
@@ -29,7 +30,13 @@ export const layer = (settings: DevBackendSettings) => {
       namespace: settings.namespace,
       podsDir: settings.podsDir,
       runtime: settings.runtime,
-      env: { THE0_OBJECT_STORE_DIR: settings.objectsDir, THE0_WRAPPERS_DIR: settings.wrappersDir }
+      env: {
+        THE0_OBJECT_STORE_DIR: settings.objectsDir,
+        THE0_WRAPPERS_DIR: settings.wrappersDir,
+        // listeners in Pods bind the Pod IP (loopback), where probes and the QueryServer's proxy reach them
+        THE0_READINESS_HOST: podIP,
+        THE0_QUERY_HOST: podIP
+      }
     }),
     MemoryJobController.layer(settings.namespace),
     CronJobController.layer(settings.namespace)

@@ -1,10 +1,12 @@
 /**
  * `the0-runtime daemon sync --bot-id ID [--state-path] [--logs-path] [--interval] [--watch-done] [--readiness-port]`,
- * the0's sync sidecar (runtime spec §2, §4.1). Exit 0 after the final sync; 1 with `Error: <err>` when it cannot
+ * the0's sync sidecar (runtime spec §2, §4.1). `/readyz` listens on every interface, or on `THE0_READINESS_HOST` when
+ * set (`dev` sets it to its Pod IP, 127.0.0.1). Exit 0 after the final sync; 1 with `Error: <err>` when it cannot
  * start (e.g. `MINIO_ENDPOINT is required`).
  */
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
+import { everyInterface } from "../ListenAddress.ts"
 import { daemonSync, parseGoDuration } from "../runtime/DaemonSync.ts"
 import { storageSettings } from "../runtime/StorageSettings.ts"
 import { runToExit } from "./ProcessExit.ts"
@@ -47,6 +49,7 @@ const sync = Command.make("sync", syncOptions, (options) =>
             interval,
             watchDone: options.watchDone,
             readinessPort: options.readinessPort,
+            readinessHost: process.env.THE0_READINESS_HOST ?? everyInterface,
             storage: storageSettings(process.env)
           },
           stopRequested

@@ -19,6 +19,8 @@ export interface DaemonSyncOptions {
   readonly interval: Duration.Duration
   readonly watchDone: string
   readonly readinessPort: number
+  /** Interface of `/readyz` and `/healthz`: every interface when empty (in a Pod); `dev` gives its Pod IP. */
+  readonly readinessHost: string
   readonly storage: StorageSettings
 }
 
@@ -53,7 +55,8 @@ export const daemonSync = (
 ): Effect.Effect<void, SyncInitError | Error, ObjectStore> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const readiness = options.readinessPort > 0 ? yield* serveReadiness(options.readinessPort) : undefined
+      const readiness =
+        options.readinessPort > 0 ? yield* serveReadiness(options.readinessPort, options.readinessHost) : undefined
       yield* startSyncRunner({
         botId: options.botId,
         statePath: options.statePath,

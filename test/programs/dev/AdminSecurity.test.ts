@@ -8,13 +8,12 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { truncate } from "node:fs/promises"
 import { request } from "node:http"
-import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel, type Scope } from "effect"
 import { tokenFile } from "../../../src/programs/dev/AdminToken.ts"
-import { type Answer, type Dev, raw, repo, startDev } from "./DevHarness.ts"
+import { type Answer, accepts, type Dev, raw, repo, startDev } from "./DevHarness.ts"
 
 const bundle = repo("assets/demo/realtime-ticker")
 
@@ -53,23 +52,6 @@ const filesUnder = (dir: string): Array<string> => {
   }
   return out
 }
-
-/** Whether something accepts a TCP connection on `host:port`. */
-const accepts = (host: string, port: number) =>
-  Effect.async<boolean>((resume) => {
-    const socket = new Socket()
-    socket.setTimeout(1000)
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(true))
-    })
-    socket.once("timeout", () => {
-      socket.destroy()
-      resume(Effect.succeed(false))
-    })
-    socket.once("error", () => resume(Effect.succeed(false)))
-    socket.connect(port, host)
-  })
 
 describe("dev admin API: only the user who started dev", () => {
   it.live(

@@ -43,4 +43,12 @@ describe("dev bundles", () => {
       )
     })
   )
+
+  it.effect("a bot-config.yaml over 1 MiB is refused by its declared size", () =>
+    Effect.gen(function* () {
+      const yaml = `name: big\ntype: realtime\nruntime: nodejs20\nentrypoints:\n  bot: main.js\n# ${"x".repeat(1024 * 1024)}\n`
+      const zip = makeZip([file("bot-config.yaml", yaml), file("main.js", "")])
+      expect(yield* problem(zip)).toBe(`b.zip: bot-config.yaml is ${yaml.length} bytes; the limit is 1048576 (1 MiB)`)
+    })
+  )
 })

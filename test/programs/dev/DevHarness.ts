@@ -4,12 +4,14 @@
  * the `dev` subcommands do.
  */
 import { request } from "node:http"
-import { createServer } from "node:net"
+import { createServer, Socket } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, type Scope } from "effect"
+import { devHostPortAnnotation } from "../../../src/domain/Labels.ts"
 import * as DevBackends from "../../../src/layers/dev/DevBackends.ts"
 import * as AdminToken from "../../../src/programs/dev/AdminToken.ts"
 import * as DevApp from "../../../src/programs/dev/DevApp.ts"
+import { KubeApi } from "../../../src/services/KubeApi.ts"
 
 export const repo = (relative: string) => fileURLToPath(new URL(`../../../${relative}`, import.meta.url))
 
@@ -68,6 +70,8 @@ export interface Dev {
   /** An admin API request as the `dev` subcommands send it (token, JSON body). */
   readonly admin: (method: string, route: string, body?: unknown) => Effect.Effect<Answer>
   readonly query: (botId: string, queryPath: string) => Effect.Effect<Answer>
+  /** The host ports the dev kubelet gave the Pods' containers (from the Pods' annotations). */
+  readonly podPorts: Effect.Effect<ReadonlyArray<number>>
 }
 
 /** Starts dev on `dataDir` in the current scope (closing the scope stops it, as Ctrl-C does). */
@@ -109,7 +113,18 @@ export const startDev = (dataDir: string): Effect.Effect<Dev, unknown, Scope.Sco
       admin: (method, route, body) =>
         json(settings.adminPort, method, route, { authorization: `Bearer ${token}` }, body),
       query: (botId, queryPath) =>
-        json(settings.queryPort, "POST", "/query", {}, { bot_id: botId, query_path: queryPath })
+        json(settings.queryPort, "POST", "/query", {}, { bot_id: botId, query_path: queryPath }),
+      podPorts: Effect.flatMap(KubeApi, (api) => api.list("Pod", settings.namespace)).pipe(
+        Effect.map((pods) =>
+          pods.items.flatMap((pod) =>
+            Object.entries(pod.metadata.annotations ?? {})
+              .filter(([key]) => key.startsWith(devHostPortAnnotation(0).replace(/0$/, "")))
+              .map(([, value]) => Number(value))
+          )
+        ),
+        Effect.orDie,
+        Effect.provide(context)
+      )
     }
   })
 
@@ -123,4 +138,21 @@ export const eventually = <A>(what: string, seconds: number, check: Effect.Effec
       yield* Effect.sleep("250 millis")
     }
     return yield* Effect.die(new Error(`timed out after ${seconds} s waiting for ${what}`))
+  })
+
+/** Whether something accepts a TCP connection on `host:port`. */
+export const accepts = (host: string, port: number) =>
+  Effect.async<boolean>((resume) => {
+    const socket = new Socket()
+    socket.setTimeout(1000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resume(Effect.succeed(true))
+    })
+    socket.once("timeout", () => {
+      socket.destroy()
+      resume(Effect.succeed(false))
+    })
+    socket.once("error", () => resume(Effect.succeed(false)))
+    socket.connect(port, host)
   })

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel } from "effect"
-import { type Dev, eventually, repo, startDev } from "./DevHarness.ts"
+import { accepts, type Dev, eventually, repo, startDev } from "./DevHarness.ts"
 
 const stateOf = (dev: Dev, id: string) =>
   Effect.map(dev.admin("GET", `/bots/${id}`), (r) => (r.body as { state?: string }).state)
@@ -57,6 +57,14 @@ describe("the0-runtime dev end to end", () => {
             )
             const first = yield* eventually("an answer to /status", 30, status(dev, "e2e-ticker"))
             expect(first).toMatchObject({ symbol: "BTC/USD", starts: 1 })
+            // the Pod's listeners (the bot's query server, the sidecar's /readyz) are on loopback only:
+            // 127.0.0.2, also loopback on Linux, is not answered
+            const ports = yield* dev.podPorts
+            expect(ports.length).toBeGreaterThanOrEqual(2)
+            for (const port of ports) {
+              expect(yield* accepts("127.0.0.1", port), String(port)).toBe(true)
+              expect(yield* accepts("127.0.0.2", port), String(port)).toBe(false)
+            }
 
             const changed = yield* dev.admin("PUT", "/bots/e2e-ticker/config", {
               config: { symbol: "ETH/USD", base_price: 100, interval_ms: 200 }

@@ -152,7 +152,7 @@ describe("SyncRunner (runtime spec §4)", () => {
       const stop = yield* Deferred.make<void>()
       const fiber = yield* Effect.fork(
         daemonSync(
-          { ...options(box), interval: Duration.hours(1), watchDone: done, readinessPort: 0 },
+          { ...options(box), interval: Duration.hours(1), watchDone: done, readinessPort: 0, readinessHost: "" },
           Deferred.await(stop)
         ).pipe(Effect.provide(layerOf(store)))
       )
