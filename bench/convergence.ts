@@ -10,7 +10,7 @@
  *   eval "$(scripts/testbed/testbed env)"; npx tsx bench/convergence.ts [N]
  */
 import * as https from "node:https"
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Layer, Scope, Stream } from "effect"
@@ -23,6 +23,7 @@ import * as Controller from "../src/programs/cli/Controller.ts"
 import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
 import * as QuerySettings from "../src/programs/query/QuerySettings.ts"
 import { KubeApi } from "../src/services/KubeApi.ts"
+import { botDocument, cordon, scrape } from "./TestbedParts.ts"
 
 const n = Number(process.argv[2] ?? 1000)
 const env = (name: string): string => {
@@ -45,22 +46,7 @@ const f = (ms: number) => (ms / 1000).toFixed(1)
 const percentile = (values: ReadonlyArray<number>, p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? Number.NaN
 
-const payload = (id: string) =>
-  JSON.stringify({
-    id,
-    config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", symbol: "BTC/USD" },
-    custom: {
-      config: {
-        name: `bot-${id}`,
-        runtime: "python3.11",
-        type: "realtime",
-        version: "1.0.0",
-        entrypoints: { bot: "main.py", query: "query.py" }
-      },
-      filePath: `user-1/${id}/1.0.0.zip`,
-      version: "1.0.0"
-    }
-  })
+const payload = (id: string) => JSON.stringify(botDocument(id))
 
 const mongo = await MongoClient.connect(MONGO_URI)
 const clearStore = async () => {
@@ -171,19 +157,6 @@ const controllerLayer = Controller.app({
   )
 )
 
-/** Prometheus text → value per series (name with labels), for the series whose name starts with `prefix`. */
-const scrape = async (url: string, prefix: string): Promise<Map<string, number>> => {
-  const series = new Map<string, number>()
-  const text = await fetch(url)
-    .then((r) => r.text())
-    .catch(() => "")
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(prefix)) continue
-    const at = line.lastIndexOf(" ")
-    series.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return series
-}
 const delta = (before: Map<string, number>, after: Map<string, number>) =>
   [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0)
 /** FerretDB's own request counts (its debug listener), for the store operations a run made. */
@@ -239,16 +212,6 @@ const waitFor = (done: () => boolean, limitMs: number, poll: Effect.Effect<void,
     return done()
   })
 
-/**
- * Marks the testbed's node unschedulable (or schedulable again), so Pods stay Pending. A stopped node would turn
- * NotReady and, five minutes on, have its Pods evicted, which the controller replaces: not the work measured here.
- */
-const cordon = (core: CoreV1Api, unschedulable: boolean) =>
-  core.patchNode(
-    { name: env("THE0_TESTBED_NODE"), body: { spec: { unschedulable } } },
-    setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
-  )
-
 /** How often a wait also lists every Pod (a watch can miss events under load): rarely when there are thousands. */
 const listEvery = n > 2_000 ? 30_000 : 2_000
 
@@ -259,8 +222,8 @@ const program = Effect.gen(function* () {
   yield* Effect.addFinalizer(() =>
     Effect.promise(() => core.deleteNamespace({ name: namespace }).catch(() => undefined))
   )
-  yield* Effect.promise(() => cordon(core, true))
-  yield* Effect.addFinalizer(() => Effect.promise(() => cordon(core, false)))
+  yield* Effect.promise(() => cordon(core, env("THE0_TESTBED_NODE"), true))
+  yield* Effect.addFinalizer(() => Effect.promise(() => cordon(core, env("THE0_TESTBED_NODE"), false)))
   yield* Effect.promise(clearStore)
   const baselines = yield* Effect.promise(storeBaseline)
   const baselineMs = Math.min(...baselines.map(([, ms]) => ms))

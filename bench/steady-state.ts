@@ -8,8 +8,9 @@
  */
 import { execFileSync, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
 import { MongoClient } from "mongodb"
+import { botDocument, cordon, scrape } from "./TestbedParts.ts"
 
 const n = Number(process.argv[2] ?? 1000)
 const seconds = Number(process.argv[3] ?? 120)
@@ -42,36 +43,9 @@ const core = kubeConfig.makeApiClient(CoreV1Api)
 const mongo = await MongoClient.connect(MONGO_URI)
 const bots = mongo.db("bot_runner").collection("bots")
 
-const document = (id: string) => ({
-  _id: id as never,
-  id,
-  config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", symbol: "BTC/USD" },
-  custom: {
-    config: {
-      name: `bot-${id}`,
-      runtime: "python3.11",
-      type: "realtime",
-      version: "1.0.0",
-      entrypoints: { bot: "main.py", query: "query.py" }
-    },
-    filePath: `user-1/${id}/1.0.0.zip`,
-    version: "1.0.0"
-  }
-})
+const document = (id: string) => ({ _id: id as never, ...botDocument(id) })
 
-/** Prometheus text → value per series, for the series whose name starts with `prefix`. */
-const scrape = async (prefix: string): Promise<Map<string, number>> => {
-  const series = new Map<string, number>()
-  const text = await fetch(`http://127.0.0.1:${healthPort}/metrics`)
-    .then((r) => r.text())
-    .catch(() => "")
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(prefix)) continue
-    const at = line.lastIndexOf(" ")
-    series.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return series
-}
+const metrics = (prefix: string) => scrape(`http://127.0.0.1:${healthPort}/metrics`, prefix)
 
 /** utime + stime of a process, in seconds. */
 const cpuSeconds = (pid: number): number => {
@@ -83,20 +57,11 @@ const memory = (pid: number) => {
   const kib = (key: string) => Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))?.[1] ?? Number.NaN)
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 }
 }
-/**
- * Marks the testbed's node unschedulable (or schedulable again): Pods stay Pending and nothing else changes. A
- * stopped node would instead turn NotReady and, five minutes on, have its Pods evicted, which the controller replaces.
- */
-const cordon = (unschedulable: boolean) =>
-  core.patchNode(
-    { name: env("THE0_TESTBED_NODE"), body: { spec: { unschedulable } } },
-    setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
-  )
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const podCount = async () => (await core.listNamespacedPod({ namespace })).items.length
 
 await core.createNamespace({ body: { metadata: { name: namespace } } })
-await cordon(true)
+await cordon(core, env("THE0_TESTBED_NODE"), true)
 await bots.deleteMany({})
 await mongo.db("bot_runner").collection("runtime_ingest_log").deleteMany({})
 for (let i = 0; i < n; i += 500)
@@ -121,7 +86,7 @@ const cleanup = async () => {
   controller.kill("SIGTERM")
   await core.deleteNamespace({ name: namespace }).catch(() => undefined)
   await bots.deleteMany({})
-  await cordon(false)
+  await cordon(core, env("THE0_TESTBED_NODE"), false)
   await mongo.close()
 }
 
@@ -131,11 +96,11 @@ try {
   const converged = Date.now() - started
   console.log(`${n} bots in the store → controller started → every Pod exists: ${(converged / 1000).toFixed(1)} s`)
   await sleep(15_000)
-  const requestsBefore = await scrape("the0_kube_requests_total")
+  const requestsBefore = await metrics("the0_kube_requests_total")
   const cpuBefore = cpuSeconds(pid)
   await sleep(seconds * 1000)
   const cpu = ((cpuSeconds(pid) - cpuBefore) / seconds) * 60
-  const requests = [...(await scrape("the0_kube_requests_total"))]
+  const requests = [...(await metrics("the0_kube_requests_total"))]
     .map(
       ([k, v]) =>
         [

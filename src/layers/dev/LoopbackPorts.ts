@@ -29,7 +29,10 @@ export const httpProbe = (port: number, probePath: string): Effect.Effect<boolea
   })
 
 /** True when something accepts TCP connections on 127.0.0.1:<port>. */
-export const tcpProbe = (port: number): Effect.Effect<boolean> =>
+export const tcpProbe = (port: number): Effect.Effect<boolean> => tcpAccepts(podIP, port)
+
+/** True when something accepts a TCP connection on `host:port` within a second. */
+export const tcpAccepts = (host: string, port: number): Effect.Effect<boolean> =>
   Effect.async<boolean>((resume) => {
     const socket = new Socket()
     socket.setTimeout(1000)
@@ -42,6 +45,6 @@ export const tcpProbe = (port: number): Effect.Effect<boolean> =>
       resume(Effect.succeed(false))
     })
     socket.once("error", () => resume(Effect.succeed(false)))
-    socket.connect(port, podIP)
+    socket.connect(port, host)
     return Effect.sync(() => socket.destroy())
   })

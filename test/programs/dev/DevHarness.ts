@@ -4,11 +4,12 @@
  * the `dev` subcommands do.
  */
 import { request } from "node:http"
-import { createServer, Socket } from "node:net"
+import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, type Scope } from "effect"
 import { devHostPortAnnotation } from "../../../src/domain/Labels.ts"
 import * as DevBackends from "../../../src/layers/dev/DevBackends.ts"
+import { tcpAccepts } from "../../../src/layers/dev/LoopbackPorts.ts"
 import * as AdminToken from "../../../src/programs/dev/AdminToken.ts"
 import * as DevApp from "../../../src/programs/dev/DevApp.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
@@ -141,18 +142,4 @@ export const eventually = <A>(what: string, seconds: number, check: Effect.Effec
   })
 
 /** Whether something accepts a TCP connection on `host:port`. */
-export const accepts = (host: string, port: number) =>
-  Effect.async<boolean>((resume) => {
-    const socket = new Socket()
-    socket.setTimeout(1000)
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(true))
-    })
-    socket.once("timeout", () => {
-      socket.destroy()
-      resume(Effect.succeed(false))
-    })
-    socket.once("error", () => resume(Effect.succeed(false)))
-    socket.connect(port, host)
-  })
+export const accepts = tcpAccepts
