@@ -99,6 +99,7 @@ export interface PodSpec {
   readonly serviceAccountName?: string
   readonly terminationGracePeriodSeconds?: number
   readonly nodeName?: string
+  readonly nodeSelector?: Readonly<Record<string, string>>
   readonly enableServiceLinks?: boolean
 }
 

@@ -217,7 +217,12 @@ export const kubeApiContract = (name: string, layer: Layer.Layer<KubeApi, unknow
         Effect.gen(function* () {
           const api = yield* KubeApi
           const n = `c-status-${uniqueSuffix()}`
-          const created = yield* api.create("Pod", namespace, pod(n))
+          // on no node: a kubelet would write the Pod's status between our patches
+          const unscheduled = pod(n)
+          const created = yield* api.create("Pod", namespace, {
+            ...unscheduled,
+            spec: { ...unscheduled.spec, nodeSelector: { "the0.test/no-such-node": "true" } }
+          })
           const patched = yield* api.patchStatus("Pod", namespace, n, { phase: "Running", podIP: "10.9.8.7" })
           expect(patched.status?.phase).toBe("Running")
           expect(patched.status?.podIP).toBe("10.9.8.7")
