@@ -273,6 +273,8 @@ const history = (steps: ReadonlyArray<Step>, graceful: boolean, finalBulk: Bulk)
         running.every(
           (p) =>
             p.status?.phase === "Running" &&
+            // a Pod still terminating (an earlier roll deleted it) is not converged, whatever its hash
+            p.metadata.deletionTimestamp === undefined &&
             p.metadata.annotations?.[Annotation.configHash] === desired.get(p.metadata.labels?.[Label.botId] ?? "")
         )
       )
