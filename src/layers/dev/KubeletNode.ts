@@ -5,13 +5,17 @@
 import { Duration } from "effect"
 import type { KubeApiService } from "../../services/KubeApi.ts"
 import type { MemoryClusterControl } from "../memory/MemoryKubeApi.ts"
+import type { ProcessTable } from "./ProcessRecord.ts"
 
 export const nodeName = "dev-node"
 export const podIP = "127.0.0.1"
 
 export interface ProcessKubeletOptions {
   readonly namespace: string
-  /** Each Pod gets `<podsDir>/<pod name>-<uid>/<volume>/` and `.../logs/<container>.log`. */
+  /**
+   * Each Pod gets `<podsDir>/<pod name>-<uid>/<volume>/` and `.../logs/<container>.log`; `<podsDir>/processes.json`
+   * records the container processes running (ProcessRecord.ts).
+   */
   readonly podsDir: string
   /** What the image's runtime binary stands for here, e.g. `node bin/the0-runtime`. */
   readonly runtime: { readonly file: string; readonly args: ReadonlyArray<string> }
@@ -39,11 +43,18 @@ export interface KubeletNode {
   readonly initialBackoff: Duration.Duration
   readonly maxBackoff: Duration.Duration
   readonly probeInterval: Duration.Duration
+  /** The record of the container processes running (ProcessRecord.ts). */
+  readonly processes: ProcessTable
 }
 
-export const kubeletNode = (options: ProcessKubeletOptions, cluster: MemoryClusterControl): KubeletNode => ({
+export const kubeletNode = (
+  options: ProcessKubeletOptions,
+  cluster: MemoryClusterControl,
+  processes: ProcessTable
+): KubeletNode => ({
   options,
   cluster,
+  processes,
   api: cluster.direct,
   namespace: options.namespace,
   imageBinary: options.imageBinary ?? "/app/runtime",

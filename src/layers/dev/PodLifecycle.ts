@@ -32,7 +32,7 @@ const probe = (
   container: Container,
   kind: Kind,
   state: ContainerRun,
-  child: ChildProcess
+  child: ChildProcess | undefined
 ) =>
   Effect.gen(function* () {
     const probeInterval = node.probeInterval
@@ -106,7 +106,8 @@ const runContainer = (
             () => commandOf(node, run, container, rewrite),
             env.right,
             log,
-            onOutput
+            onOutput,
+            node.processes
           )
           state.state = { running: { startedAt: new Date(startedAt).toISOString() } }
           state.started = kind !== "sidecar" || container.startupProbe === undefined
@@ -127,13 +128,11 @@ const runContainer = (
       )
       lastCode = outcome.code
       state.ready = false
-      state.state = {
-        terminated: {
-          exitCode: outcome.code,
-          reason: outcome.reason,
-          finishedAt: yield* iso
-        }
-      }
+      // a process that could not be started waits, with the reason, until it is tried again (RunContainerError)
+      state.state =
+        outcome.message === undefined
+          ? { terminated: { exitCode: outcome.code, reason: outcome.reason, finishedAt: yield* iso } }
+          : { waiting: { reason: "RunContainerError", message: outcome.message } }
       yield* publish(node, run)
       if (outcome.stopped) break
       const restart = policy === "Always" || (policy === "OnFailure" && outcome.code !== 0)
@@ -141,13 +140,15 @@ const runContainer = (
       const ranFor = (yield* Clock.currentTimeMillis) - startedAt
       if (ranFor > 60_000) backoff = node.initialBackoff
       state.restartCount++
-      state.state = {
-        waiting: {
-          reason: "CrashLoopBackOff",
-          message: `back-off ${Duration.format(backoff)} restarting failed container=${container.name} pod=${run.name}`
+      if (outcome.message === undefined) {
+        state.state = {
+          waiting: {
+            reason: "CrashLoopBackOff",
+            message: `back-off ${Duration.format(backoff)} restarting failed container=${container.name} pod=${run.name}`
+          }
         }
+        yield* publish(node, run)
       }
-      yield* publish(node, run)
       yield* Deferred.await(stop).pipe(Effect.timeout(backoff), Effect.ignore)
       backoff = Duration.min(Duration.times(backoff, 2), node.maxBackoff)
     }

@@ -10,28 +10,44 @@
  * before the main containers start; containers restart per the Pod's restartPolicy with a backoff; a Pod whose
  * main containers have all ended is Succeeded or Failed. Deleting a Pod stops it gracefully (SIGTERM to each main
  * container's process group, the grace period, SIGKILL; then the sidecars), then removes it and its directory.
- * Closing the layer stops every Pod the same way, so no process outlives it.
+ * Closing the layer stops every Pod the same way, so no process outlives it; each container process also has a
+ * lifeline (Lifeline.ts) that kills it when this process dies without closing the layer, and at start the
+ * processes a previous run left are stopped (ProcessRecord.ts) before any Pod is run (docs/operations.md, "Dev mode
+ * processes").
  *
  * This module watches the cluster's Pods and admits, terminates and forgets them; the parts live beside it:
  * `KubeletNode` (options, node identity), `PodRun` (the run record and status), `PodLifecycle` (running a Pod),
- * `ContainerProcess` (one process), `PodEnvironment` (env and path rewriting), `LoopbackPorts` (ports, probes).
+ * `ContainerProcess` (one process), `PodEnvironment` (env and path rewriting), `LoopbackPorts` (ports, probes),
+ * `Lifeline` and `ProcessRecord` (nothing outlives the kubelet).
  */
 import { mkdir, rm } from "node:fs/promises"
+import * as path from "node:path"
 import { Effect, Fiber, FiberMap, Layer, Option, type Scope, Stream } from "effect"
 import type { Pod } from "../../domain/Kube.ts"
 import { MemoryCluster } from "../memory/MemoryKubeApi.ts"
 import { kubeletNode, type ProcessKubeletOptions } from "./KubeletNode.ts"
 import { runPod, stopPod } from "./PodLifecycle.ts"
 import { createPodRun, type PodRun } from "./PodRun.ts"
+import * as ProcessRecord from "./ProcessRecord.ts"
 
 export { nodeName, type ProcessKubeletOptions, podIP } from "./KubeletNode.ts"
 
 const isMissing = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ENOENT"
 
-export const make = (options: ProcessKubeletOptions): Effect.Effect<void, never, MemoryCluster | Scope.Scope> =>
+/** Where a kubelet records its container processes. */
+export const processRecordFile = (podsDir: string) => path.join(podsDir, "processes.json")
+
+export const make = (
+  options: ProcessKubeletOptions
+): Effect.Effect<void, ProcessRecord.DataDirInUse, MemoryCluster | Scope.Scope> =>
   Effect.gen(function* () {
-    const node = kubeletNode(options, yield* MemoryCluster)
+    const recordFile = processRecordFile(options.podsDir)
+    yield* ProcessRecord.reapLeftovers(recordFile)
+    yield* Effect.promise(() => rm(options.podsDir, { recursive: true, force: true }))
+    yield* Effect.promise(() => mkdir(options.podsDir, { recursive: true }))
+    const processes = yield* ProcessRecord.make(recordFile)
+    const node = kubeletNode(options, yield* MemoryCluster, processes)
     const { api, namespace } = node
     const runs = new Map<string, PodRun>()
     const fibers = yield* FiberMap.make<string>()
@@ -103,9 +119,6 @@ export const make = (options: ProcessKubeletOptions): Effect.Effect<void, never,
       )
     )
 
-    yield* Effect.promise(() => rm(options.podsDir, { recursive: true, force: true }))
-    yield* Effect.promise(() => mkdir(options.podsDir, { recursive: true }))
-
     yield* api.watch("Pod", namespace, { resourceVersion: "0" }).pipe(
       Stream.runForEach((event) => {
         if (event.type === "BOOKMARK") return Effect.void
@@ -132,5 +145,5 @@ export const make = (options: ProcessKubeletOptions): Effect.Effect<void, never,
   })
 
 /** The process kubelet on the fake cluster, for as long as the layer lives. */
-export const layer = (options: ProcessKubeletOptions): Layer.Layer<never, never, MemoryCluster> =>
+export const layer = (options: ProcessKubeletOptions): Layer.Layer<never, ProcessRecord.DataDirInUse, MemoryCluster> =>
   Layer.scopedDiscard(make(options))
