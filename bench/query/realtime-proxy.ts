@@ -1,36 +1,97 @@
 /**
- * QueryServer realtime proxy (DESIGN §7): overhead p99 at 1,000 req/s (open loop) and throughput (closed loop),
- * against a trivial query server on loopback that answers like the0's SDK. Three threads: the QueryServer (this
- * one, with the memory BotStore and cluster), the trivial bot server and the load generator (two workers), so the
- * figures include sharing the machine's cores with both.
+ * Realtime queries side by side (issue 17): the bot's query server alone, our QueryServer and a minimal Go
+ * `net/http` proxy (bench/query/goproxy), in the same run, against the same bot server. Each server is its own
+ * process, so CPU per request is read from /proc/<pid>/stat of that process; the load generator is this process.
  *
- *   npx tsx bench/query/realtime-proxy.ts [seconds per phase] [concurrency]
+ * For each target: `sequential` queries one at a time (latency p50/p99; added latency is the target's minus the
+ * bot's alone), then a closed loop at `concurrency` for `seconds` (throughput, p50/p99, CPU per request). Then our
+ * ratios to the Go baseline beside the budgets.
+ *
+ * Modes:
+ * - controller (default): the bot server is a Node process answering like the0's SDK; our QueryServer is
+ *   bench/query/query-server-process.ts (`QueryServer.layer`, memory BotStore and cluster, `--bots` bots).
+ * - `--dev`: also starts `bin/the0-runtime dev --demo` in a fresh data directory and runs the three targets against
+ *   its demo-ticker (straight to its query server, through dev's QueryServer, through the Go proxy); then dev's CPU
+ *   per request beside the controller mode's (budget 2x).
+ * - `--bots 10,10000`: our QueryServer alone at each bot count, queries spread over every bot (each query resolves
+ *   another bot), to show that resolution does not grow with the number of bots.
+ *
+ *   npx tsx bench/query/realtime-proxy.ts [--seconds 8] [--concurrency 32] [--sequential 2000] [--dev]
+ *   npx tsx bench/query/realtime-proxy.ts --bots 10,10000
+ *
+ * `QUERY_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is given to our QueryServer's node.
  */
-import { createServer } from "node:http"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { Agent, request } from "node:http"
+import { createServer } from "node:net"
 import os from "node:os"
-import { Worker } from "node:worker_threads"
-import { HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
-import { Label, ManagedBy } from "../../src/domain/Labels.ts"
-import * as MemoryBotStore from "../../src/layers/memory/MemoryBotStore.ts"
-import * as MemoryKubeApi from "../../src/layers/memory/MemoryKubeApi.ts"
-import { MemoryCluster } from "../../src/layers/memory/MemoryKubeApi.ts"
-import * as MemoryObjectStore from "../../src/layers/memory/MemoryObjectStore.ts"
-import * as Informer from "../../src/programs/controller/Informer.ts"
-import { Metrics } from "../../src/programs/Metrics.ts"
-import { botPod } from "../../src/programs/manifests/BotPod.ts"
-import * as QueryServer from "../../src/programs/query/QueryServer.ts"
-import * as QuerySettings from "../../src/programs/query/QuerySettings.ts"
-import { BotStore } from "../../src/services/BotStore.ts"
+import path from "node:path"
 
-const seconds = Number(process.argv[2] ?? 5)
-const concurrency = Number(process.argv[3] ?? 64)
-const ns = "the0"
+const argv = process.argv.slice(2)
+const flag = (name: string, fallback: string): string => {
+  const at = argv.indexOf(`--${name}`)
+  return at === -1 ? fallback : (argv[at + 1] ?? fallback)
+}
+const seconds = Number(flag("seconds", "8"))
+const concurrency = Number(flag("concurrency", "32"))
+const sequential = Number(flag("sequential", "2000"))
+const withDev = argv.includes("--dev")
+const botCounts = argv.includes("--bots") ? flag("bots", "10,10000").split(",").map(Number) : undefined
+
+const root = path.resolve(import.meta.dirname, "../..")
+const tsxLoader = `file://${path.join(root, "node_modules/tsx/dist/loader.mjs")}`
+const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+
+/** User plus system CPU seconds of a process so far (its own threads, not its children). */
+const cpuSeconds = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+}
+
+const children: Array<ChildProcess> = []
+
+/** Starts a process and waits for a stdout line matching `ready`. */
+const start = (command: string, args: ReadonlyArray<string>, ready: RegExp, env = process.env): Promise<ChildProcess> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env, cwd: root })
+    children.push(child)
+    let out = ""
+    let err = ""
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      if (ready.test(out)) resolve(child)
+    })
+    child.stderr?.on("data", (chunk: Buffer) => {
+      err += chunk.toString()
+    })
+    child.once("exit", (code) => reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${err}${out}`)))
+  })
+
+const stop = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  child.kill("SIGTERM")
+  await Promise.race([exited, sleep(20_000)])
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+}
 
 const botServerCode = `
 const { createServer } = require("node:http")
-const { parentPort } = require("node:worker_threads")
 const body = JSON.stringify({ status: "ok", data: { price: 100.5, volume: 1000 } })
 const s = createServer((req, res) => {
   req.resume()
@@ -40,174 +101,374 @@ const s = createServer((req, res) => {
   })
 })
 s.keepAliveTimeout = 60000
-s.listen(0, "127.0.0.1", () => parentPort.postMessage(s.address().port))
+s.listen(0, "127.0.0.1", () => console.log("listening " + s.address().port))
 `
 
-const loadCode = `
-const http = require("node:http")
-const { parentPort, workerData } = require("node:worker_threads")
-const { url, body, mode, rate, seconds, concurrency } = workerData
-const agent = new http.Agent({ keepAlive: true, noDelay: true, maxSockets: mode === "open" ? 256 : concurrency })
-const target = new URL(url)
-const latencies = []
-let errors = 0
-const once = () => new Promise((resolve) => {
-  const start = process.hrtime.bigint()
-  const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent,
-    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-    res.resume()
-    res.on("end", () => {
-      if (res.statusCode !== 200) errors++
-      latencies.push(Number(process.hrtime.bigint() - start) / 1e6)
-      resolve()
-    })
+const portOf = (child: ChildProcess): Promise<number> =>
+  new Promise((resolve) => {
+    let out = ""
+    const read = (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /listening (\d+)/.exec(out)
+      if (match?.[1] !== undefined) {
+        child.stdout?.off("data", read)
+        resolve(Number(match[1]))
+      }
+    }
+    child.stdout?.on("data", read)
   })
-  req.on("error", () => { errors++; resolve() })
-  req.on("socket", (s) => s.setNoDelay(true))
-  req.end(body)
-})
-const done = () => {
-  agent.destroy()
-  parentPort.postMessage({ latencies, errors })
-}
-if (mode === "open") {
-  const total = rate * seconds
-  let sent = 0
-  const inflight = []
-  const t0 = process.hrtime.bigint()
-  const tick = () => {
-    const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
-    const due = Math.min(total, Math.floor(elapsed * rate))
-    while (sent < due) { sent++; inflight.push(once()) }
-    if (sent < total) setImmediate(tick)
-    else Promise.all(inflight).then(done)
-  }
-  tick()
-} else {
-  const end = Date.now() + seconds * 1000
-  const loop = async () => { while (Date.now() < end) await once() }
-  Promise.all(Array.from({ length: concurrency }, loop)).then(done)
-}
-`
 
-const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+const startWithPort = async (
+  command: string,
+  args: ReadonlyArray<string>
+): Promise<{ child: ChildProcess; port: number }> => {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], cwd: root })
+  children.push(child)
+  return { child, port: await portOf(child) }
+}
 
-interface LoadResult {
+const botServer = () => startWithPort(process.execPath, ["-e", botServerCode])
+
+const goProxy = async (botAddress: string) => {
+  const binary = path.join(os.tmpdir(), `the0-bench-goproxy-${process.pid}`)
+  execFileSync("go", ["build", "-o", binary, "."], { cwd: path.join(root, "bench/query/goproxy"), stdio: "inherit" })
+  const started = await startWithPort(binary, ["-listen", "127.0.0.1:0", "-bot", botAddress])
+  rmSync(binary, { force: true })
+  return started
+}
+
+const queryServer = async (botPort: number, bots: number) => {
+  const port = await freePort()
+  const nodeFlags = (process.env.QUERY_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "")
+  const child = await start(
+    process.execPath,
+    [
+      ...nodeFlags,
+      "--import",
+      tsxLoader,
+      path.join(root, "bench/query/query-server-process.ts"),
+      String(botPort),
+      String(bots),
+      String(port)
+    ],
+    /listening \d+/
+  )
+  return { child, port }
+}
+
+interface Phase {
   readonly latencies: ReadonlyArray<number>
+  readonly errors: number
+  readonly elapsed: number
+  /** CPU seconds of each watched process during the phase. */
+  readonly cpu: ReadonlyArray<number>
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+
+const post = (url: URL, body: string): Promise<number> =>
+  new Promise((resolve) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+      },
+      (res) => {
+        res.resume()
+        res.on("end", () => resolve(res.statusCode ?? 0))
+      }
+    )
+    req.on("socket", (s) => s.setNoDelay(true))
+    req.on("error", () => resolve(0))
+    req.end(body)
+  })
+
+/** `workers` loops of queries, each until `more()` says stop; bodies are taken in turn. */
+const phase = async (
+  url: URL,
+  bodies: ReadonlyArray<string>,
+  workers: number,
+  more: (done: number) => boolean,
+  watched: ReadonlyArray<number>
+): Promise<Phase> => {
+  const latencies: Array<number> = []
+  let errors = 0
+  let issued = 0
+  const cpu0 = watched.map(cpuSeconds)
+  const t0 = performance.now()
+  const loop = async () => {
+    while (more(issued)) {
+      const body = bodies[issued++ % bodies.length] ?? ""
+      const begun = performance.now()
+      const status = await post(url, body)
+      latencies.push(performance.now() - begun)
+      if (status !== 200) errors++
+    }
+  }
+  await Promise.all(Array.from({ length: workers }, loop))
+  const elapsed = (performance.now() - t0) / 1000
+  return { latencies, errors, elapsed, cpu: watched.map((pid, i) => cpuSeconds(pid) - (cpu0[i] ?? 0)) }
+}
+
+const quantile = (values: ReadonlyArray<number>, q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+}
+
+interface Target {
+  readonly name: string
+  readonly url: URL
+  readonly bodies: ReadonlyArray<string>
+  /** The server process (for the bot alone: the bot server). */
+  readonly pid: number
+  readonly botPid: number
+}
+
+interface Measured {
+  readonly target: Target
+  readonly seqP50: number
+  readonly seqP99: number
+  readonly rps: number
+  readonly p50: number
+  readonly p99: number
+  readonly cpuUs: number
+  readonly botCpuUs: number
   readonly errors: number
 }
 
-const load = (url: string, body: string, mode: "open" | "closed", rate = 1000): Promise<LoadResult> =>
-  new Promise((resolve, reject) => {
-    const worker = new Worker(loadCode, { eval: true, workerData: { url, body, mode, rate, seconds, concurrency } })
-    worker.once("message", (m: LoadResult) => {
-      void worker.terminate()
-      resolve(m)
-    })
-    worker.once("error", reject)
-  })
-
-const botServer = (): Promise<{ port: number; worker: Worker }> =>
-  new Promise((resolve) => {
-    const worker = new Worker(botServerCode, { eval: true })
-    worker.once("message", (port: number) => resolve({ port, worker }))
-  })
-
-const doc = {
-  config: { symbol: "BTC/USD" },
-  custom: {
-    version: "1.0.0",
-    filePath: "user-1/bench-bot/v1.0.0.zip",
-    config: { name: "bench", runtime: "python3.11", entrypoints: { bot: "main.py", query: "query.py" } }
+const measure = async (target: Target): Promise<Measured> => {
+  const watched = [target.pid, target.botPid]
+  await phase(target.url, target.bodies, concurrency, (n) => n < 2000, watched)
+  const seq = await phase(target.url, target.bodies, 1, (n) => n < sequential, watched)
+  const end = performance.now() + seconds * 1000
+  const closed = await phase(target.url, target.bodies, concurrency, () => performance.now() < end, watched)
+  const count = closed.latencies.length
+  return {
+    target,
+    seqP50: quantile(seq.latencies, 0.5),
+    seqP99: quantile(seq.latencies, 0.99),
+    rps: count / closed.elapsed,
+    p50: quantile(closed.latencies, 0.5),
+    p99: quantile(closed.latencies, 0.99),
+    cpuUs: ((closed.cpu[0] ?? 0) / count) * 1e6,
+    botCpuUs: target.pid === target.botPid ? 0 : ((closed.cpu[1] ?? 0) / count) * 1e6,
+    errors: seq.errors + closed.errors
   }
 }
 
-const settings: QuerySettings.QuerySettings = { ...QuerySettings.defaults, port: 0, host: "127.0.0.1" }
+const ms = (n: number) => `${n.toFixed(3)} ms`
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")
 
-const world = Layer.mergeAll(MemoryKubeApi.layer(), MemoryBotStore.layer, MemoryObjectStore.layer, Metrics.layer)
+const printTable = (rows: ReadonlyArray<Measured>) => {
+  console.log(
+    `| target | sequential p50 | sequential p99 | ${concurrency} concurrent: req/s | p50 | p99 | server CPU/request | bot server CPU/request | errors |`
+  )
+  console.log("|---|---|---|---|---|---|---|---|---|")
+  for (const r of rows)
+    console.log(
+      `| ${r.target.name} | ${ms(r.seqP50)} | ${ms(r.seqP99)} | ${r.rps.toFixed(0)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.cpuUs.toFixed(0)} µs | ${r.botCpuUs.toFixed(0)} µs | ${r.errors} |`
+    )
+}
 
-const fmt = (n: number) => n.toFixed(3)
+const verdict = (ok: boolean) => (ok ? "met" : "NOT MET")
 
-const run = (botPort: number) =>
-  Effect.gen(function* () {
-    const store = yield* BotStore
-    yield* store.bots.upsert("bench-bot", doc)
-    const cluster = yield* MemoryCluster
-    const pod = botPod(settings.manifest, { id: "bench-bot", ...doc })
-    if (pod._tag === "Left") return yield* Effect.die(pod.left)
-    const created = yield* cluster.direct.create("Pod", ns, {
-      ...pod.right,
-      spec: {
-        ...pod.right.spec,
-        containers: pod.right.spec.containers.map((c) =>
-          c.name === "query-server" ? { ...c, ports: [{ name: "query", containerPort: botPort }] } : c
-        )
-      }
+/** Our ratios to the Go baseline beside the budgets; whether all are met. */
+const printRatios = (direct: Measured, ours: Measured, go: Measured): boolean => {
+  const added = (m: Measured, q: "seqP50" | "seqP99") => m[q] - direct[q]
+  const rows: Array<[string, number, string, boolean]> = []
+  const throughput = ours.rps / go.rps
+  rows.push(["throughput, ours / Go", throughput, ">= 0.8", throughput >= 0.8])
+  for (const q of ["seqP50", "seqP99"] as const) {
+    const ratio = added(ours, q) / added(go, q)
+    rows.push([
+      `added latency ${q === "seqP50" ? "p50" : "p99"} (${ms(added(ours, q))} vs ${ms(added(go, q))}), ours / Go`,
+      ratio,
+      "<= 1.5",
+      ratio <= 1.5
+    ])
+  }
+  const cpu = ours.cpuUs / go.cpuUs
+  rows.push([
+    `CPU per proxied request (${ours.cpuUs.toFixed(0)} vs ${go.cpuUs.toFixed(0)} µs), ours / Go`,
+    cpu,
+    "<= 1.5",
+    cpu <= 1.5
+  ])
+  console.log("| ratio | measured | budget | |")
+  console.log("|---|---|---|---|")
+  for (const [name, value, budget, ok] of rows)
+    console.log(`| ${name} | ${value.toFixed(2)} | ${budget} | ${verdict(ok)} |`)
+  return rows.every((r) => r[3])
+}
+
+const sideBySide = async (
+  label: string,
+  botAddress: string,
+  botPid: number,
+  ours: { readonly url: URL; readonly pid: number; readonly bodies: ReadonlyArray<string> },
+  directPath: string
+) => {
+  const go = await goProxy(botAddress)
+  const goPid = go.child.pid ?? 0
+  const direct = await measure({
+    name: "bot alone",
+    url: new URL(`http://${botAddress}${directPath}`),
+    bodies: ["{}"],
+    pid: botPid,
+    botPid
+  })
+  const ourRow = await measure({ name: "our QueryServer", url: ours.url, bodies: ours.bodies, pid: ours.pid, botPid })
+  const goRow = await measure({
+    name: "Go net/http proxy",
+    url: new URL(`http://127.0.0.1:${go.port}/query`),
+    bodies: ours.bodies,
+    pid: goPid,
+    botPid
+  })
+  await stop(go.child)
+  console.log(`\n## ${label} (load average after: ${load()})\n`)
+  printTable([direct, ourRow, goRow])
+  console.log("")
+  const met = printRatios(direct, ourRow, goRow)
+  return { met, ours: ourRow }
+}
+
+const queryBody = (botId: string, queryPath: string) =>
+  JSON.stringify({ bot_id: botId, query_path: queryPath, params: { symbol: "BTC" } })
+
+const controllerMode = async () => {
+  const bot = await botServer()
+  const server = await queryServer(bot.port, 10)
+  const result = await sideBySide(
+    "controller mode: QueryServer.layer on the memory BotStore and cluster, 10 bots",
+    `127.0.0.1:${bot.port}`,
+    bot.child.pid ?? 0,
+    {
+      url: new URL(`http://127.0.0.1:${server.port}/query`),
+      pid: server.child.pid ?? 0,
+      bodies: [queryBody("bench-bot-9", "/price")]
+    },
+    "/price?symbol=BTC"
+  )
+  await stop(server.child)
+  await stop(bot.child)
+  return result
+}
+
+const adminGet = async (adminPort: number, token: string, url: string): Promise<unknown> => {
+  const answer = await fetch(`http://127.0.0.1:${adminPort}${url}`, { headers: { authorization: `Bearer ${token}` } })
+  return answer.json()
+}
+
+const devMode = async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "the0-bench-dev-"))
+  const [queryPort, adminPort, healthPort] = [await freePort(), await freePort(), await freePort()]
+  const dev = await start(
+    path.join(root, "bin/the0-runtime"),
+    [
+      "dev",
+      "--demo",
+      "--data-dir",
+      dataDir,
+      "--query-port",
+      String(queryPort),
+      "--admin-port",
+      String(adminPort),
+      "--health-port",
+      String(healthPort)
+    ],
+    /the0-runtime dev is running/
+  )
+  const token = readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()
+  let address: string | undefined
+  for (let i = 0; i < 120 && address === undefined; i++) {
+    const view = (await adminGet(adminPort, token, "/bots/demo-ticker")) as { queryAddress?: string }
+    const ready =
+      view.queryAddress !== undefined &&
+      (await post(new URL(`http://127.0.0.1:${queryPort}/query`), queryBody("demo-ticker", "/status"))) === 200
+    if (ready) address = view.queryAddress
+    else await sleep(500)
+  }
+  if (address === undefined) throw new Error("dev's demo-ticker never answered a query")
+  const botPort = Number(address.split(":")[1])
+  const botPid = Number(
+    execFileSync("sh", ["-c", `ss -ltnpH 'sport = :${botPort}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`])
+      .toString()
+      .trim()
+  )
+  const result = await sideBySide(
+    "dev --demo: dev's QueryServer (embedded backends), demo-ticker /status",
+    address,
+    botPid,
+    {
+      url: new URL(`http://127.0.0.1:${queryPort}/query`),
+      pid: dev.pid ?? 0,
+      bodies: [queryBody("demo-ticker", "/status")]
+    },
+    "/status"
+  )
+  dev.kill("SIGINT")
+  await Promise.race([new Promise((resolve) => dev.once("exit", resolve)), sleep(60_000)])
+  rmSync(dataDir, { recursive: true, force: true })
+  return result
+}
+
+const resolutionFlatness = async (counts: ReadonlyArray<number>) => {
+  const bot = await botServer()
+  console.log(`\n## our QueryServer by number of bots, queries spread over every bot (${concurrency} concurrent)\n`)
+  console.log("| bots | req/s | p50 | p99 | server CPU/request | errors |")
+  console.log("|---|---|---|---|---|---|")
+  for (const bots of counts) {
+    const server = await queryServer(bot.port, bots)
+    const bodies = Array.from({ length: bots }, (_, i) => queryBody(`bench-bot-${i}`, "/price"))
+    const m = await measure({
+      name: String(bots),
+      url: new URL(`http://127.0.0.1:${server.port}/query`),
+      bodies,
+      pid: server.child.pid ?? 0,
+      botPid: bot.child.pid ?? 0
     })
-    yield* cluster.direct.patchStatus("Pod", ns, created.metadata.name, {
-      phase: "Running",
-      podIP: "127.0.0.1",
-      containerStatuses: created.spec.containers.map((c) => ({ name: c.name, ready: true, restartCount: 0 }))
-    })
-    const botPods = yield* Informer.make("Pod", {
-      namespace: ns,
-      labelSelector: `${Label.managedBy}=${ManagedBy.botController}`,
-      indexLabels: [Label.botId]
-    })
-    yield* botPods.synced
-    const server = yield* QueryServer.make({ settings, botPods })
-    const context = yield* Layer.build(
-      NodeHttpServer.layer(() => QueryServer.nodeServer(settings), { port: 0, host: "127.0.0.1" })
-    )
-    yield* QueryServer.serve(server.app).pipe(Effect.provide(context))
-    const address = Context.get(context, HttpServer.HttpServer).address
-    const port = address._tag === "TcpAddress" ? address.port : 0
-    const body = JSON.stringify({ bot_id: "bench-bot", query_path: "/price", params: { symbol: "BTC" } })
-    const direct = `http://127.0.0.1:${botPort}/price?symbol=BTC`
-    const proxied = `http://127.0.0.1:${port}/query`
-    // warm-up
-    yield* Effect.promise(() => load(proxied, body, "open", 500))
-    const base = yield* Effect.promise(() => load(direct, '{"symbol":"BTC"}', "open"))
-    const via = yield* Effect.promise(() => load(proxied, body, "open"))
-    const baseSorted = [...base.latencies].sort((a, b) => a - b)
-    const viaSorted = [...via.latencies].sort((a, b) => a - b)
-    const overheadP50 = quantile(viaSorted, 0.5) - quantile(baseSorted, 0.5)
-    const overheadP99 = quantile(viaSorted, 0.99) - quantile(baseSorted, 0.99)
-    const cpu0 = process.cpuUsage()
-    const closed = yield* Effect.promise(() => load(proxied, body, "closed"))
-    const cpu = process.cpuUsage(cpu0)
-    const rps = closed.latencies.length / seconds
-    const cpuPerRequestUs = (cpu.user + cpu.system) / closed.latencies.length
     console.log(
-      `load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(" ")}`
+      `| ${bots} | ${m.rps.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.cpuUs.toFixed(0)} µs | ${m.errors} |`
     )
-    console.log(
-      `direct to bot @1000/s: p50 ${fmt(quantile(baseSorted, 0.5))} ms, p99 ${fmt(quantile(baseSorted, 0.99))} ms (${base.errors} errors)`
-    )
-    console.log(
-      `via QueryServer @1000/s: p50 ${fmt(quantile(viaSorted, 0.5))} ms, p99 ${fmt(quantile(viaSorted, 0.99))} ms (${via.errors} errors)`
-    )
-    console.log(
-      `proxy overhead @1000/s: p50 ${fmt(overheadP50)} ms, p99 ${fmt(overheadP99)} ms   [goal: p99 <= 2 ms] ${overheadP99 <= 2 ? "OK" : "MISSED"}`
-    )
-    console.log(
-      `throughput, ${concurrency} concurrent: ${rps.toFixed(0)} req/s, ${closed.errors} errors, process ${cpuPerRequestUs.toFixed(0)} µs CPU/request (all three threads)   [goal: >= 5000 req/s on 2 cores] ${rps >= 5000 ? "OK" : "MISSED"}`
-    )
-  }).pipe(Effect.scoped, Effect.provide(world))
+    await stop(server.child)
+  }
+  await stop(bot.child)
+}
 
 const main = async () => {
   console.log(
-    `# QueryServer realtime proxy: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${seconds} s per phase`
+    `# realtime queries side by side: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ` +
+      `${sequential} sequential, ${concurrency} concurrent for ${seconds} s; load average before: ${load()}`
   )
-  const bot = await botServer()
-  await Effect.runPromise(run(bot.port))
-  await bot.worker.terminate()
-  const s = createServer()
-  s.close()
+  if (botCounts !== undefined) return resolutionFlatness(botCounts)
+  const controller = await controllerMode()
+  let met = controller.met
+  if (withDev) {
+    const dev = await devMode()
+    const ratio = dev.ours.cpuUs / controller.ours.cpuUs
+    console.log(
+      `\n| dev's CPU per proxied request / controller mode's (${dev.ours.cpuUs.toFixed(0)} vs ${controller.ours.cpuUs.toFixed(0)} µs) | ${ratio.toFixed(2)} | <= 2 | ${verdict(ratio <= 2)} |`
+    )
+    met = met && dev.met && ratio <= 2
+  }
+  console.log(`\nall budgets: ${verdict(met)}`)
 }
 
-void main()
+main()
+  .catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+  .finally(async () => {
+    agent.destroy()
+    await Promise.all(children.map(stop))
+  })

@@ -1,0 +1,3 @@
+module the0-runtime/bench/query/goproxy
+
+go 1.26
