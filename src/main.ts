@@ -5,14 +5,10 @@
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
+import { Console, Effect } from "effect"
+import { controllerBackends } from "./controllerBackends.ts"
 import { gcBackends } from "./gcBackends.ts"
 import * as DevBackends from "./layers/dev/DevBackends.ts"
-import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
-import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
-import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
-import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
-import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
 import { daemon, execute } from "./podCommands.ts"
 import { dockerModeCommand, hoistGlobalFlags } from "./programs/cli/ArgvCompat.ts"
 import * as Controller from "./programs/cli/Controller.ts"
@@ -20,23 +16,6 @@ import * as Dev from "./programs/cli/Dev.ts"
 import * as Gc from "./programs/cli/Gc.ts"
 import * as Render from "./programs/cli/Render.ts"
 import * as Version from "./programs/cli/Version.ts"
-
-/** The controller's live backends. An empty NATS URL disables event ingest, as in the0 (with a warning). */
-const liveBackends = (b: Controller.BackendSettings): Controller.Backends =>
-  Layer.mergeAll(
-    LiveKubeApi.layer({ kubeconfig: b.kubeconfig, qps: b.kubeQps, burst: b.kubeBurst }),
-    MongoBotStore.layer({ uri: b.mongoUri, setting: "MONGO_URI" }),
-    b.natsUrl === ""
-      ? Layer.effectDiscard(
-          Effect.logWarning("WARNING: NATS_URL not set, bots/schedules won't be synced from API")
-        ).pipe(Layer.provideMerge(MemoryEventBus.layer))
-      : Layer.unwrapEffect(
-          Effect.map(NatsEventBus.parseServers(b.natsUrl, "NATS_URL"), () =>
-            NatsEventBus.layer({ servers: b.natsUrl, prefetch: b.natsPrefetch })
-          )
-        ),
-    MinioObjectStore.layerAt(b.minioEndpoint)
-  )
 
 /** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */
 const repo = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url))
@@ -53,7 +32,7 @@ const devEnvironment: Dev.DevEnvironment = {
 const root = Command.make("the0-runtime").pipe(
   Command.withDescription("the0 runtime for Kubernetes: controller manager and in-pod runtime"),
   Command.withSubcommands([
-    Controller.command(liveBackends),
+    Controller.command(controllerBackends),
     Render.command,
     Version.command,
     Dev.command(devEnvironment),

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 
 export default function setup(): void {
-  execFileSync(process.execPath, [path.resolve(import.meta.dirname, "../../scripts/bundle-pod.mjs")], {
+  execFileSync(process.execPath, [path.resolve(import.meta.dirname, "../../scripts/bundle.mjs")], {
     stdio: "inherit"
   })
 }

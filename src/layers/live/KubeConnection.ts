@@ -7,17 +7,8 @@
 import * as http from "node:http"
 import * as https from "node:https"
 import { createInterface } from "node:readline"
-import { KubeConfig } from "@kubernetes/client-node"
 import { Data, Effect, Stream } from "effect"
-
-export class KubeConfigError extends Data.TaggedError("KubeConfigError")<{
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return this.detail
-  }
-}
+import type { KubeTarget } from "./KubeConfigLoader.ts"
 
 /** An answer the server gave (any status), or the transport failure that kept it from answering. */
 export interface KubeResponse {
@@ -59,184 +50,128 @@ export class KubeResponseError extends Data.TaggedError("KubeResponseError")<{ r
 
 const keepAliveMillis = 30_000
 
-/** Loads in-cluster config when running in a Pod, else the kubeconfig (`KUBECONFIG` or ~/.kube/config). */
-export const loadConfig = (kubeconfigPath?: string): Effect.Effect<KubeConfig, KubeConfigError> =>
-  Effect.try({
-    try: () => {
-      const kc = new KubeConfig()
-      if (kubeconfigPath !== undefined && kubeconfigPath !== "") kc.loadFromFile(kubeconfigPath)
-      else if (process.env.KUBERNETES_SERVICE_HOST !== undefined && process.env.KUBECONFIG === undefined)
-        kc.loadFromCluster()
-      else kc.loadFromDefault()
-      if (kc.getCurrentCluster() === null) throw new Error("no current cluster in the configuration")
-      return kc
-    },
-    catch: (cause) =>
-      new KubeConfigError({
-        detail: `cannot load the Kubernetes configuration (in-cluster service account, or KUBECONFIG): ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause
-      })
-  })
-
-export const make = (kc: KubeConfig, namespaceOverride?: string): Effect.Effect<KubeConnection, KubeConfigError> =>
-  Effect.gen(function* () {
-    const cluster = kc.getCurrentCluster()
-    if (cluster === null)
-      return yield* Effect.fail(new KubeConfigError({ detail: "no current cluster in the configuration" }))
-    const url = new URL(cluster.server)
-    const secure = url.protocol === "https:"
-    const tls: https.RequestOptions = {}
-    yield* Effect.tryPromise({
-      try: () => kc.applyToHTTPSOptions(tls),
-      catch: (cause) =>
-        new KubeConfigError({ detail: `cannot apply the Kubernetes credentials: ${String(cause)}`, cause })
-    })
-    const agentOptions: https.AgentOptions = {
-      keepAlive: true,
-      keepAliveMsecs: keepAliveMillis,
-      maxSockets: 64,
-      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls.key === undefined ? {} : { key: tls.key }),
-      ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-      ...(tls.servername === undefined ? {} : { servername: tls.servername })
-    }
-    const agent = secure
-      ? new https.Agent(agentOptions)
-      : new http.Agent({ keepAlive: true, keepAliveMsecs: keepAliveMillis })
-    let headers: Record<string, string> = {}
-    let headersAt = 0
-    const authHeaders = async (): Promise<Record<string, string>> => {
-      if (Date.now() - headersAt < 60_000) return headers
-      const fresh: https.RequestOptions = {}
-      await kc.applyToHTTPSOptions(fresh)
-      ;(fresh.agent as https.Agent | undefined)?.destroy()
-      headers = {}
-      for (const [k, v] of Object.entries(fresh.headers ?? {})) if (v !== undefined) headers[k] = String(v)
-      if (typeof fresh.auth === "string") headers.Authorization = `Basic ${Buffer.from(fresh.auth).toString("base64")}`
-      headersAt = Date.now()
-      return headers
-    }
-
-    /** Sends a request and resolves with the response head; the body is the caller's to read. */
-    const open = (
-      method: string,
-      path: string,
-      body: string | undefined,
-      extra: Record<string, string>,
-      signal: AbortSignal,
-      timeoutMillis?: number
-    ): Promise<http.IncomingMessage> =>
-      authHeaders().then(
-        (auth) =>
-          new Promise<http.IncomingMessage>((resolve, reject) => {
-            const target = new URL(path, url)
-            const send = (secure ? https.request : http.request) as typeof http.request
-            const req = send(
-              {
-                protocol: url.protocol,
-                hostname: url.hostname,
-                port: url.port,
-                path: `${target.pathname}${target.search}`,
-                method,
-                agent,
-                headers: { Accept: "application/json", ...auth, ...extra },
-                signal,
-                ...(timeoutMillis === undefined ? {} : { timeout: timeoutMillis })
-              },
-              (response) => {
-                // after an abort Node destroys an unfinished response with an "aborted" error; the readers below
-                // handle errors while they read, this keeps a late one from surfacing as uncaught
-                response.on("error", () => undefined)
-                resolve(response)
-              }
-            )
-            req.on("socket", (socket) => socket.setKeepAlive(true, keepAliveMillis))
-            req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMillis} ms`)))
-            req.on("error", reject)
-            req.end(body)
-          })
-      )
-
-    const readAll = (response: http.IncomingMessage): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const chunks: Array<Buffer> = []
-        response.on("data", (chunk: Buffer) => chunks.push(chunk))
-        response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-        response.on("error", reject)
-      })
-
-    const request: KubeConnection["request"] = (options) =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const body = options.body === undefined ? undefined : JSON.stringify(options.body)
-          const extra: Record<string, string> =
-            body === undefined
-              ? {}
-              : {
-                  "Content-Type": options.contentType ?? "application/json",
-                  "Content-Length": String(Buffer.byteLength(body))
-                }
-          const response = await open(
-            options.method,
-            options.path,
-            body,
-            extra,
-            signal,
-            options.timeoutMillis ?? 30_000
+/** One keep-alive agent to the target's server and the requests and watches made through it. */
+export const make = (target: KubeTarget, namespaceOverride?: string): KubeConnection => {
+  const url = new URL(target.server)
+  const secure = url.protocol === "https:"
+  const tls = target.tls
+  const agentOptions: https.AgentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: keepAliveMillis,
+    maxSockets: 64,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+    ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername })
+  }
+  const agent = secure
+    ? new https.Agent(agentOptions)
+    : new http.Agent({ keepAlive: true, keepAliveMsecs: keepAliveMillis })
+  /** Sends a request and resolves with the response head; the body is the caller's to read. */
+  const open = (
+    method: string,
+    path: string,
+    body: string | undefined,
+    extra: Record<string, string>,
+    signal: AbortSignal,
+    timeoutMillis?: number
+  ): Promise<http.IncomingMessage> =>
+    target.authHeaders().then(
+      (auth) =>
+        new Promise<http.IncomingMessage>((resolve, reject) => {
+          const target = new URL(path, url)
+          const send = (secure ? https.request : http.request) as typeof http.request
+          const req = send(
+            {
+              protocol: url.protocol,
+              hostname: url.hostname,
+              port: url.port,
+              path: `${target.pathname}${target.search}`,
+              method,
+              agent,
+              headers: { Accept: "application/json", ...auth, ...extra },
+              signal,
+              ...(timeoutMillis === undefined ? {} : { timeout: timeoutMillis })
+            },
+            (response) => {
+              // after an abort Node destroys an unfinished response with an "aborted" error; the readers below
+              // handle errors while they read, this keeps a late one from surfacing as uncaught
+              response.on("error", () => undefined)
+              resolve(response)
+            }
           )
-          const retryAfter = retryAfterSeconds(response.headers["retry-after"], Date.now())
-          return {
-            status: response.statusCode ?? 0,
-            body: await readAll(response),
-            ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter })
-          }
-        },
-        catch: (cause) =>
-          new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
-      })
+          req.on("socket", (socket) => socket.setKeepAlive(true, keepAliveMillis))
+          req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMillis} ms`)))
+          req.on("error", reject)
+          req.end(body)
+        })
+    )
 
-    const stream: KubeConnection["stream"] = (path) =>
-      Stream.asyncScoped<string, KubeTransportError | KubeResponseError>((emit) =>
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            const controller = new AbortController()
-            open("GET", path, undefined, {}, controller.signal).then(
-              (response) => {
-                const status = response.statusCode ?? 0
-                if (status < 200 || status >= 300) {
-                  readAll(response).then(
-                    (body) => void emit.fail(new KubeResponseError({ response: { status, body } })),
-                    (cause: unknown) => void emit.fail(new KubeTransportError({ detail: String(cause), cause }))
-                  )
-                  return
-                }
-                const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY })
-                lines.on("line", (line) => {
-                  if (line.trim() !== "") void emit.single(line)
-                })
-                lines.on("close", () => void emit.end())
-                lines.on("error", (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause })))
-                response.on(
-                  "error",
-                  (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause }))
+  const readAll = (response: http.IncomingMessage): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+      response.on("error", reject)
+    })
+
+  const request: KubeConnection["request"] = (options) =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+        const extra: Record<string, string> =
+          body === undefined
+            ? {}
+            : {
+                "Content-Type": options.contentType ?? "application/json",
+                "Content-Length": String(Buffer.byteLength(body))
+              }
+        const response = await open(options.method, options.path, body, extra, signal, options.timeoutMillis ?? 30_000)
+        const retryAfter = retryAfterSeconds(response.headers["retry-after"], Date.now())
+        return {
+          status: response.statusCode ?? 0,
+          body: await readAll(response),
+          ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter })
+        }
+      },
+      catch: (cause) =>
+        new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
+    })
+
+  const stream: KubeConnection["stream"] = (path) =>
+    Stream.asyncScoped<string, KubeTransportError | KubeResponseError>((emit) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const controller = new AbortController()
+          open("GET", path, undefined, {}, controller.signal).then(
+            (response) => {
+              const status = response.statusCode ?? 0
+              if (status < 200 || status >= 300) {
+                readAll(response).then(
+                  (body) => void emit.fail(new KubeResponseError({ response: { status, body } })),
+                  (cause: unknown) => void emit.fail(new KubeTransportError({ detail: String(cause), cause }))
                 )
-              },
-              (cause: unknown) =>
-                void emit.fail(
-                  new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
-                )
-            )
-            return controller
-          }),
-          (controller) => Effect.sync(() => controller.abort())
-        )
+                return
+              }
+              const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY })
+              lines.on("line", (line) => {
+                if (line.trim() !== "") void emit.single(line)
+              })
+              lines.on("close", () => void emit.end())
+              lines.on("error", (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause })))
+              response.on("error", (cause) => void emit.fail(new KubeTransportError({ detail: cause.message, cause })))
+            },
+            (cause: unknown) =>
+              void emit.fail(
+                new KubeTransportError({ detail: cause instanceof Error ? cause.message : String(cause), cause })
+              )
+          )
+          return controller
+        }),
+        (controller) => Effect.sync(() => controller.abort())
       )
+    )
 
-    return {
-      server: cluster.server,
-      namespace: namespaceOverride ?? (kc.getContextObject(kc.getCurrentContext())?.namespace || "default"),
-      request,
-      stream
-    }
-  })
+  return { server: target.server, namespace: namespaceOverride ?? target.namespace, request, stream }
+}

@@ -12,6 +12,7 @@ import { Effect, Layer, Option, Stream } from "effect"
 import { type Kind, type KindMap, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
 import { KubeApi, type KubeApiError, type KubeApiService, type KubeTraffic } from "../../services/KubeApi.ts"
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
+import * as KubeConfigLoader from "./KubeConfigLoader.ts"
 import * as KubeConnection from "./KubeConnection.ts"
 import * as TokenBucket from "./TokenBucket.ts"
 
@@ -286,12 +287,11 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
   })
 
 /** The live KubeApi; fails at start with a clear message when no configuration can be loaded. */
-export const layer = (config: LiveKubeApiConfig): Layer.Layer<KubeApi, KubeConnection.KubeConfigError> =>
+export const layer = (config: LiveKubeApiConfig): Layer.Layer<KubeApi, KubeConfigLoader.KubeConfigError> =>
   Layer.effect(
     KubeApi,
     Effect.gen(function* () {
-      const kc = yield* KubeConnection.loadConfig(config.kubeconfig)
-      const connection = yield* KubeConnection.make(kc)
-      return yield* make(connection, config)
+      const target = yield* KubeConfigLoader.load(config.kubeconfig)
+      return yield* make(KubeConnection.make(target), config)
     })
   )

@@ -7,7 +7,6 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Either } from "effect"
 import type { Pod } from "../../../src/domain/Kube.ts"
 import * as KubeConnection from "../../../src/layers/live/KubeConnection.ts"
@@ -48,14 +47,12 @@ const server = (answers: ReadonlyArray<Answer>) =>
 
 const clientOf = (port: number) =>
   Effect.gen(function* () {
-    const kc = new KubeConfig()
-    kc.loadFromOptions({
-      clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: "u" }],
-      contexts: [{ name: "x", cluster: "c", user: "u", namespace: "ns" }],
-      currentContext: "x"
+    const connection = KubeConnection.make({
+      server: `http://127.0.0.1:${port}`,
+      namespace: "ns",
+      tls: {},
+      authHeaders: () => Promise.resolve({})
     })
-    const connection = yield* KubeConnection.make(kc)
     return yield* LiveKubeApi.make(connection, { qps: 0, burst: 0 })
   })
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Bundles the in-Pod entry (src/pod.ts) and the gc entry (src/gc.ts) into dist/pod/: tree-shaken and minified, with the object-store and NATS
-// backends split into chunks loaded only when the environment asks for them (docs/operations.md, "In-pod
-// footprint"). The result needs no node_modules.
+// Bundles the entries that run in production on their own, tree-shaken and minified (docs/operations.md, "In-pod
+// footprint" and "Controller footprint"):
+// - dist/pod/: the in-Pod entry (src/pod.ts) and the gc entry (src/gc.ts), with the object-store and NATS backends
+//   split into chunks loaded only when the environment asks for them. The result needs no node_modules.
+// - dist/controller/: the controller manager's entry (src/controller.ts).
 import { rm } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -35,16 +37,28 @@ const mongoOptionalPeers = [
   "aws4"
 ]
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const outdir = join(root, "dist", "pod")
+/**
+ * @effect/platform-node's HTTP server module imports its undici-based HTTP client (for test layers), and with it all
+ * of undici (half a megabyte, evaluated at start). The controller makes no request through it, so undici is
+ * replaced by a module that says so if it is ever reached.
+ */
+const noUndici = {
+  name: "no-undici",
+  setup(build) {
+    build.onResolve({ filter: /^undici$/ }, (args) => ({ path: args.path, namespace: "no-undici" }))
+    build.onLoad({ filter: /.*/, namespace: "no-undici" }, () => ({
+      contents: `export default new Proxy({}, { get: (_, name) => { throw new Error("undici is not in the controller's bundle (" + String(name) + ")") } })`,
+      loader: "js"
+    }))
+  }
+}
 
-await rm(outdir, { recursive: true, force: true })
-await build({
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+
+const common = {
   absWorkingDir: root,
-  entryPoints: { pod: "src/pod.ts", gc: "src/gc.ts" },
   // optional extras of the MongoDB driver, loaded only when a connection string asks for them
   external: mongoOptionalPeers,
-  outdir,
   outExtension: { ".js": ".mjs" },
   bundle: true,
   splitting: true,
@@ -55,7 +69,13 @@ await build({
   sourcemap: "linked",
   legalComments: "none",
   logLevel: "warning",
-  plugins: [noConfigFiles],
   // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
   banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' }
-})
+}
+
+const bundles = [
+  { entryPoints: { pod: "src/pod.ts", gc: "src/gc.ts" }, outdir: join(root, "dist", "pod"), plugins: [noConfigFiles] },
+  { entryPoints: { controller: "src/controller.ts" }, outdir: join(root, "dist", "controller"), plugins: [noUndici] }
+]
+for (const { outdir } of bundles) await rm(outdir, { recursive: true, force: true })
+await Promise.all(bundles.map((bundle) => build({ ...common, ...bundle })))
