@@ -15,7 +15,9 @@ import * as Controller from "./programs/cli/Controller.ts"
 import * as Dev from "./programs/cli/Dev.ts"
 import * as Gc from "./programs/cli/Gc.ts"
 import * as Render from "./programs/cli/Render.ts"
+import * as Status from "./programs/cli/Status.ts"
 import * as Version from "./programs/cli/Version.ts"
+import { statusBackends } from "./statusBackends.ts"
 
 /** `dev`: embedded backends; Pods run this CLI (bin/the0-runtime) with the wrappers and demo bots of this checkout. */
 const repo = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url))
@@ -37,6 +39,7 @@ const root = Command.make("the0-runtime").pipe(
     Version.command,
     Dev.command(devEnvironment),
     Gc.command(gcBackends),
+    Status.command(statusBackends),
     execute,
     daemon
   ])

@@ -1,0 +1,14 @@
+/**
+ * The backends of `status`: the Kubernetes API and MongoDB, connected as the controller connects
+ * (docs/operations.md, "`the0-runtime status`").
+ */
+import { Layer } from "effect"
+import * as LiveKubeApi from "./layers/live/LiveKubeApi.ts"
+import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
+import type { StatusBackends } from "./programs/cli/Status.ts"
+
+export const statusBackends: StatusBackends = (b) =>
+  Layer.merge(
+    LiveKubeApi.layer({ kubeconfig: b.kubeconfig, qps: b.kubeQps, burst: b.kubeBurst }),
+    MongoBotStore.layer({ uri: b.mongoUri, setting: "MONGO_URI" })
+  )
