@@ -2,7 +2,8 @@
  * A Pod's containers as this machine runs them: in-container paths (the container's volume mounts, the image's
  * runtime binary) rewritten to the Pod's directories and this repository's CLI, container ports in the command
  * replaced by their host ports, and the env resolved (the node's variables, literal values, `secretKeyRef` from the
- * cluster's Secrets, `fieldRef`, the path and port variables the runtime reads).
+ * cluster's Secrets, `fieldRef`, the path and port variables the runtime reads). The object store's location goes
+ * only to the containers that hold its credentials.
  */
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -22,6 +23,17 @@ const portVariables: Readonly<Record<number, string>> = { 9476: "THE0_QUERY_PORT
 
 const defaultInherit = ["PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "SHELL", "TZ", "PYTHONPATH"]
 
+/** Node variables that locate the object store: the `dev` counterpart of the MinIO credentials. */
+const objectStoreVariables: ReadonlyArray<string> = ["THE0_OBJECT_STORE_DIR"]
+
+/**
+ * Whether the container talks to the object store: its spec carries the credentials (the `restore` init container
+ * and the sidecars). Only such a container gets the object store's location; the `bot` and `query-server`
+ * containers, whose processes run bot code, get neither (docs/operations.md, "MinIO credentials").
+ */
+export const holdsObjectStore = (container: Container): boolean =>
+  (container.env ?? []).some((variable) => variable.name === "MINIO_ACCESS_KEY")
+
 /** The env of one container: the node's, the spec's (resolved, paths rewritten), the mapped ports. */
 export const resolveEnv = (
   node: KubeletNode,
@@ -35,7 +47,9 @@ export const resolveEnv = (
       const value = process.env[name]
       if (value !== undefined) env[name] = value
     }
-    Object.assign(env, node.options.env ?? {})
+    const storeAccess = holdsObjectStore(container)
+    for (const [name, value] of Object.entries(node.options.env ?? {}))
+      if (storeAccess || !objectStoreVariables.includes(name)) env[name] = value
     for (const [inside, variable] of pathVariables) {
       const outside = rewrite(inside)
       if (outside !== inside) env[variable] = outside

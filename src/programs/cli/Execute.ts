@@ -1,6 +1,7 @@
 /**
  * `the0-runtime execute [--skip-sync] [--skip-query-server] [--query-server-only] [--query PATH]`, the0's flags
- * (runtime spec §2, §3). Configuration comes from the environment (§3.1); the exit code is the mode's (§3.11).
+ * (runtime spec §2, §3), and our `--skip-download` (the generated Pods pass it: their `restore` init container
+ * holds the credentials). Configuration comes from the environment (§3.1); the exit code is the mode's (§3.11).
  */
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
@@ -16,6 +17,11 @@ const flags = {
   ),
   queryServerOnly: Options.boolean("query-server-only").pipe(
     Options.withDescription("Run only the query server (the query-server container of a realtime Pod)")
+  ),
+  skipDownload: Options.boolean("skip-download").pipe(
+    Options.withDescription(
+      "Code and state are already on the volumes (restored by `daemon restore`): do not download them"
+    )
   ),
   query: Options.text("query").pipe(
     Options.withDefault(""),

@@ -1,6 +1,8 @@
 /**
- * The realtime bot Pod (controller spec §5.3): the native `sync` sidecar, the `bot` container and, when the bot
- * has a query entrypoint, the `query-server` container on :9476.
+ * The realtime bot Pod (controller spec §5.3): the `restore` init container (code and state onto the volumes), the
+ * native `sync` sidecar, the `bot` container and, when the bot has a query entrypoint, the `query-server` container
+ * on :9476. Only `restore` and `sync` hold the object-store credentials; the containers that run bot code hold
+ * none, and no container sees another's processes (docs/operations.md, "MinIO credentials").
  */
 import { Either } from "effect"
 import type { Bot } from "../../domain/Bot.ts"
@@ -13,46 +15,18 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  executeCommand,
   labelValue,
-  minioEnv,
   podSpec,
   queryServerPort,
   queryServerResources,
-  runtimeBinary,
+  restoreContainer,
   runtimeContainer,
   standardMounts,
-  syncMounts,
-  syncReadinessPort,
-  syncResources
+  syncSidecar
 } from "./PodParts.ts"
 
 export const botPodName = (botId: string): string => `bot-${botId}`
-
-const syncSidecar = (settings: ManifestSettings, botId: string): Container =>
-  runtimeContainer(settings, {
-    name: "sync",
-    command: [runtimeBinary, "daemon", "sync"],
-    args: [
-      "--bot-id",
-      botId,
-      "--state-path",
-      "/state",
-      "--logs-path",
-      "/var/the0/logs",
-      "--readiness-port",
-      String(syncReadinessPort)
-    ],
-    env: minioEnv(settings),
-    resources: syncResources,
-    volumeMounts: syncMounts,
-    startupProbe: {
-      httpGet: { path: "/readyz", port: syncReadinessPort },
-      initialDelaySeconds: 0,
-      periodSeconds: 1,
-      failureThreshold: 30
-    },
-    restartPolicy: "Always"
-  })
 
 /** The Pod for a realtime bot, fingerprinted in `the0.app/config-hash`. */
 export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod, ManifestError> =>
@@ -62,12 +36,11 @@ export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod,
     const env: ReadonlyArray<EnvVar> = [
       ...baseEnv(spec, spec.entrypoint),
       { name: "BOT_TYPE", value: "realtime" },
-      ...minioEnv(settings),
       ...(spec.queryEntrypoint === undefined ? [] : [{ name: "QUERY_ENTRYPOINT", value: spec.queryEntrypoint }])
     ]
     const bot: Container = runtimeContainer(settings, {
       name: "bot",
-      command: [runtimeBinary, "execute", "--skip-sync", "--skip-query-server"],
+      command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env,
       resources,
@@ -79,7 +52,7 @@ export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod,
         : [
             runtimeContainer(settings, {
               name: "query-server",
-              command: [runtimeBinary, "execute", "--query-server-only"],
+              command: executeCommand("--query-server-only"),
               env,
               ports: [{ name: "query", containerPort: queryServerPort, protocol: "TCP" }],
               resources: queryServerResources,
@@ -101,7 +74,7 @@ export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod,
         }
       },
       spec: podSpec(settings, "Always", {
-        initContainers: [syncSidecar(settings, spec.id)],
+        initContainers: [restoreContainer(settings, spec, resources), syncSidecar(settings, spec.id)],
         containers: [bot, ...queryServer]
       })
     }

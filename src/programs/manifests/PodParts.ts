@@ -1,7 +1,8 @@
 /**
  * The pieces every generated bot Pod shares (controller spec §5.2-§5.5): security contexts, the five emptyDir
- * volumes and their mounts, the environment (rows 1-9 and the MinIO variables, whose credentials come from a
- * Secret through `secretKeyRef`), resources with the per-bot overrides, and the Pod-level settings.
+ * volumes and their mounts, the environment (rows 1-9; the MinIO variables, whose credentials come from a Secret
+ * through `secretKeyRef`, only for the `restore` init container and the sidecars), resources with the per-bot
+ * overrides, the containers that talk to the object store, and the Pod-level settings.
  */
 import { Either } from "effect"
 import type { Container, EnvVar, PodSpec, ResourceRequirements, SecurityContext, Volume } from "../../domain/Kube.ts"
@@ -48,10 +49,17 @@ export const standardMounts: ReadonlyArray<VolumeMount> = [
 
 export const volumes: ReadonlyArray<Volume> = standardMounts.map(({ name }) => ({ name, emptyDir: {} }))
 
+const mountsOf = (...names: ReadonlyArray<string>): ReadonlyArray<VolumeMount> =>
+  standardMounts.filter(({ name }) => names.includes(name))
+
 /** The sync sidecar mounts only the state and `/var/the0` (logs, done file). */
-export const syncMounts: ReadonlyArray<VolumeMount> = standardMounts.filter(
-  ({ name }) => name === "bot-state" || name === "the0"
-)
+export const syncMounts: ReadonlyArray<VolumeMount> = mountsOf("bot-state", "the0")
+
+/** The `restore` init container writes the code and the state. */
+export const restoreMounts: ReadonlyArray<VolumeMount> = mountsOf("bot-code", "bot-state")
+
+/** The query Job's `result` sidecar reads `/query/result.json`. */
+export const resultMounts: ReadonlyArray<VolumeMount> = mountsOf("query")
 
 /** `MINIO_ENDPOINT`, `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`, `MINIO_USE_SSL`; the keys from the Secret. */
 export const minioEnv = (settings: ManifestSettings): ReadonlyArray<EnvVar> => [
@@ -178,6 +186,82 @@ export const runtimeContainer = (
     securityContext: containerSecurityContext
   }
 }
+
+/**
+ * The command of every `bot` and `query-server` container: the0's `execute` flags (`mode`) and `--skip-download`,
+ * since the `restore` init container has put the code and state on the volumes and only it and the sidecar hold
+ * the object-store credentials (docs/operations.md, "MinIO credentials").
+ */
+export const executeCommand = (...mode: ReadonlyArray<string>): ReadonlyArray<string> => [
+  runtimeBinary,
+  "execute",
+  ...mode,
+  "--skip-download"
+]
+
+/** The startup probe of a sidecar on `syncReadinessPort`: the main containers start once it answers 200. */
+const sidecarStartupProbe: Container["startupProbe"] = {
+  httpGet: { path: "/readyz", port: syncReadinessPort },
+  initialDelaySeconds: 0,
+  periodSeconds: 1,
+  failureThreshold: 30
+}
+
+/**
+ * The `restore` init container (`daemon restore`): downloads the code and restores the state before any other
+ * container starts, with the bot's resources (it did this inside the bot container before) and the credentials.
+ */
+export const restoreContainer = (
+  settings: ManifestSettings,
+  spec: BotSpec,
+  resources: ResourceRequirements
+): Container =>
+  runtimeContainer(settings, {
+    name: "restore",
+    command: [runtimeBinary, "daemon", "restore"],
+    args: ["--bot-id", spec.id, "--code-path", "/bot", "--state-path", "/state", "--code-file", spec.filePath],
+    env: minioEnv(settings),
+    resources,
+    volumeMounts: restoreMounts
+  })
+
+/**
+ * The native `sync` sidecar (`daemon sync`) of realtime Pods and scheduled runs: uploads state and logs while the
+ * bot runs and once more when the kubelet stops it, after the main containers have ended.
+ */
+export const syncSidecar = (settings: ManifestSettings, botId: string): Container =>
+  runtimeContainer(settings, {
+    name: "sync",
+    command: [runtimeBinary, "daemon", "sync"],
+    args: [
+      "--bot-id",
+      botId,
+      "--state-path",
+      "/state",
+      "--logs-path",
+      "/var/the0/logs",
+      "--readiness-port",
+      String(syncReadinessPort)
+    ],
+    env: minioEnv(settings),
+    resources: syncResources,
+    volumeMounts: syncMounts,
+    startupProbe: sidecarStartupProbe,
+    restartPolicy: "Always"
+  })
+
+/** The native `result` sidecar of a query Job (`daemon query-result`): uploads `/query/result.json` when stopped. */
+export const resultSidecar = (settings: ManifestSettings, resultKey: string): Container =>
+  runtimeContainer(settings, {
+    name: "result",
+    command: [runtimeBinary, "daemon", "query-result"],
+    args: ["--result-key", resultKey, "--query-dir", "/query", "--readiness-port", String(syncReadinessPort)],
+    env: minioEnv(settings),
+    resources: syncResources,
+    volumeMounts: resultMounts,
+    startupProbe: sidecarStartupProbe,
+    restartPolicy: "Always"
+  })
 
 /** The Pod-level part of every bot PodSpec: no service-account token, a grace period for the final sync. */
 export const podSpec = (

@@ -1,6 +1,8 @@
 /**
- * The one-shot query Job (controller spec §5.5): one `bot` container that runs the query entrypoint (or the bot
- * entrypoint when there is none) with `QUERY_PATH`, `QUERY_PARAMS` and `QUERY_RESULT_KEY`, `backoffLimit: 0`,
+ * The one-shot query Job (controller spec §5.5): the `restore` init container, the native `result` sidecar that
+ * uploads `/query/result.json` to the request's key once the query has ended, and the `bot` container that runs the
+ * query entrypoint (or the bot entrypoint when there is none) with `QUERY_PATH` and `QUERY_PARAMS` and no
+ * credentials (docs/operations.md, "MinIO credentials"), `backoffLimit: 0`,
  * cleaned up `ttlSecondsAfterFinished` after it ends. Unlike the0, it has `activeDeadlineSeconds`: the query's
  * timeout plus `queryJobDeadlineMarginSec`, so that a Job the QueryServer could not delete (it crashed, the API was
  * down) is stopped by Kubernetes instead of running on.
@@ -18,10 +20,11 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  executeCommand,
   labelValue,
-  minioEnv,
   podSpec,
-  runtimeBinary,
+  restoreContainer,
+  resultSidecar,
   runtimeContainer,
   standardMounts
 } from "./PodParts.ts"
@@ -66,14 +69,12 @@ export const queryJob = (
     const params = request.params ?? {}
     const bot = runtimeContainer(settings, {
       name: "bot",
-      command: [runtimeBinary, "execute", "--skip-sync", "--skip-query-server"],
+      command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env: [
         ...baseEnv(spec, spec.queryEntrypoint ?? spec.entrypoint),
-        ...minioEnv(settings),
         { name: "QUERY_PATH", value: normaliseQueryPath(request.queryPath) },
-        ...(Object.keys(params).length === 0 ? [] : [{ name: "QUERY_PARAMS", value: goJson(params) }]),
-        { name: "QUERY_RESULT_KEY", value: request.resultKey }
+        ...(Object.keys(params).length === 0 ? [] : [{ name: "QUERY_PARAMS", value: goJson(params) }])
       ],
       resources,
       volumeMounts: standardMounts
@@ -105,7 +106,10 @@ export const queryJob = (
               [Label.managedBy]: ManagedBy.queryHandler
             }
           },
-          spec: podSpec(settings, "Never", { containers: [bot] })
+          spec: podSpec(settings, "Never", {
+            initContainers: [restoreContainer(settings, spec, resources), resultSidecar(settings, request.resultKey)],
+            containers: [bot]
+          })
         }
       }
     }

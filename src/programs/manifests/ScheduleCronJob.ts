@@ -1,7 +1,9 @@
 /**
- * The CronJob of a scheduled bot (controller spec §5.4): `Forbid`, history 3 and 1, `backoffLimit: 2`, one
- * `bot` container that syncs in-process, the schedule converted to 5 fields (§4.4) and checked as the API server
- * checks it.
+ * The CronJob of a scheduled bot (controller spec §5.4): `Forbid`, history 3 and 1, `backoffLimit: 2`, the
+ * schedule converted to 5 fields (§4.4) and checked as the API server checks it. Each run's Pod: the `restore` init
+ * container, the native `sync` sidecar (the kubelet stops it after the `bot` container has ended, and it then
+ * uploads the final state and logs) and the `bot` container, which holds no credentials (docs/operations.md,
+ * "MinIO credentials").
  */
 import { Either } from "effect"
 import type { BotSchedule } from "../../domain/Bot.ts"
@@ -17,12 +19,13 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  executeCommand,
   labelValue,
-  minioEnv,
   podSpec,
-  runtimeBinary,
+  restoreContainer,
   runtimeContainer,
-  standardMounts
+  standardMounts,
+  syncSidecar
 } from "./PodParts.ts"
 
 /** the0's `generateCronJobName`: `schedule-<id>` cut to 52 characters, trailing `-` removed. */
@@ -59,13 +62,12 @@ export const scheduleCronJob = (
     const customBotId = labelValue(customBotIdLabel(spec.customBotName, spec.id))
     const bot = runtimeContainer(settings, {
       name: "bot",
-      command: [runtimeBinary, "execute", "--skip-query-server"],
+      command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env: [
         ...baseEnv(spec, spec.entrypoint),
         { name: "BOT_TYPE", value: "scheduled" },
-        { name: "IS_SCHEDULED", value: "true" },
-        ...minioEnv(settings)
+        { name: "IS_SCHEDULED", value: "true" }
       ],
       resources,
       volumeMounts: standardMounts
@@ -100,7 +102,10 @@ export const scheduleCronJob = (
                   [Label.botId]: labelValue(spec.id)
                 }
               },
-              spec: podSpec(settings, "Never", { containers: [bot] })
+              spec: podSpec(settings, "Never", {
+                initContainers: [restoreContainer(settings, spec, resources), syncSidecar(settings, spec.id)],
+                containers: [bot]
+              })
             }
           }
         }

@@ -1,5 +1,6 @@
 /**
- * Bot mode of `execute` (runtime spec §3.3): code, exec bits, state, the logs directory, the in-process sync runner
+ * Bot mode of `execute` (runtime spec §3.3): code, exec bits, state (neither downloaded under `--skip-download`: the
+ * Pod's `restore` init container put them on the volumes), the logs directory, the in-process sync runner
  * (unless `--skip-sync`), the query server child for realtime bots (unless `--skip-query-server`), then the bot with
  * its output teed into `bot.log`. On a stop request the bot gets SIGTERM and a grace period; then the query child is
  * stopped and the final sync runs, in that order (scope finalizers), before the exit code is returned.
@@ -19,6 +20,9 @@ import { startSyncRunner } from "./SyncRunner.ts"
 
 /** How long `execute` waits for the in-process sync runner to start before running the bot without it. */
 export const syncReadyTimeout = Duration.seconds(10)
+
+/** Logged instead of the downloads under `--skip-download`. */
+export const skipDownloadMessage = "Skipping code and state download (--skip-download flag set: restored by the Pod)"
 
 /** The exit code the0 gives when the runtime was told to stop. */
 export const stoppedExitCode = 1
@@ -50,19 +54,23 @@ export const runBot = (
 ): Effect.Effect<number, never, ObjectStore> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const downloaded = yield* Effect.either(
-        downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
-      )
-      if (downloaded._tag === "Left") {
-        yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
-        return 1
+      if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
+      else {
+        const downloaded = yield* Effect.either(
+          downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
+        )
+        if (downloaded._tag === "Left") {
+          yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
+          return 1
+        }
       }
       yield* ensureExecutable(settings.runtime, settings.codePath, settings.entrypoint, settings.queryEntrypoint).pipe(
         Effect.catchAll((error) => Effect.logWarning(error.message))
       )
-      yield* downloadState(stateLocation(settings)).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`No existing state or download failed: ${error.message}`))
-      )
+      if (!settings.flags.skipDownload)
+        yield* downloadState(stateLocation(settings)).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`No existing state or download failed: ${error.message}`))
+        )
       yield* Effect.promise(() => mkdir(settings.logsPath, { recursive: true }).catch(() => undefined))
 
       if (settings.flags.skipSync) {

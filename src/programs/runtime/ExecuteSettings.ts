@@ -16,6 +16,11 @@ export interface ExecuteFlags {
   readonly skipSync: boolean
   readonly skipQueryServer: boolean
   readonly queryServerOnly: boolean
+  /**
+   * `--skip-download` (ours): the code and state are already on the volumes, restored by the Pod's `restore` init
+   * container, and this container has no object-store credentials (docs/operations.md, "MinIO credentials").
+   */
+  readonly skipDownload: boolean
   /** `--query`: overrides `QUERY_PATH` when non-empty. */
   readonly query: string
 }
@@ -54,7 +59,13 @@ export interface ExecuteSettings {
 
 const lookup = (env: Env, name: string, fallback: string): string => env[name] ?? fallback
 
-export const defaultFlags: ExecuteFlags = { skipSync: false, skipQueryServer: false, queryServerOnly: false, query: "" }
+export const defaultFlags: ExecuteFlags = {
+  skipSync: false,
+  skipQueryServer: false,
+  queryServerOnly: false,
+  skipDownload: false,
+  query: ""
+}
 
 /** The settings, or the0's configuration error for the first missing required variable. */
 export const executeSettings = (env: Env, flags: ExecuteFlags): ConfigurationError | ExecuteSettings => {

@@ -1,13 +1,14 @@
 /**
- * One-shot query mode (runtime spec §3.9): code and state (read-only by convention, never uploaded), then the query
- * entrypoint with `QUERY_PATH`/`QUERY_PARAMS`, then `<query dir>/result.json` uploaded to `QUERY_RESULT_KEY` in the
- * query-results bucket, even when the query failed. Unlike the0, compiled query entrypoints are made executable.
+ * One-shot query mode (runtime spec §3.9): code and state (read-only by convention, never uploaded; neither downloaded
+ * under `--skip-download`), then the query entrypoint with `QUERY_PATH`/`QUERY_PARAMS`, then `<query dir>/result.json`
+ * uploaded to `QUERY_RESULT_KEY` in the query-results bucket, even when the query failed. The generated query Jobs set
+ * no `QUERY_RESULT_KEY` in this container: their `result` sidecar uploads the file (`daemon query-result`). Unlike the0, compiled query entrypoints are made executable.
  */
 import { mkdir, readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Data, Effect } from "effect"
 import { ObjectStore } from "../../services/ObjectStore.ts"
-import { envFor, stateLocation } from "./BotMode.ts"
+import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
 import { downloadCode } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
@@ -23,22 +24,25 @@ export class QueryResultError extends Data.TaggedError("QueryResultError")<{ rea
 
 export const resultFileName = "result.json"
 
-/** Uploads the result file, creating the bucket when missing. */
-export const uploadQueryResult = (settings: ExecuteSettings): Effect.Effect<void, QueryResultError, ObjectStore> =>
+/** Uploads `<queryDir>/result.json` to `key` in `bucket`, creating the bucket when missing. */
+export const uploadQueryResult = (
+  queryDir: string,
+  bucket: string,
+  key: string
+): Effect.Effect<void, QueryResultError, ObjectStore> =>
   Effect.gen(function* () {
     const store = yield* ObjectStore
-    const file = path.join(settings.queryDir, resultFileName)
-    const bucket = settings.storage.queryResultsBucket
+    const file = path.join(queryDir, resultFileName)
     const body = yield* Effect.tryPromise({
       try: () => readFile(file),
       catch: (error) => new QueryResultError({ detail: `failed to read result file ${file}: ${String(error)}` })
     })
     const fail = (error: Parameters<typeof describeStoreError>[0]) =>
       new QueryResultError({
-        detail: `failed to upload query result to ${bucket}/${settings.queryResultKey}: ${describeStoreError(error)}`
+        detail: `failed to upload query result to ${bucket}/${key}: ${describeStoreError(error)}`
       })
     yield* Effect.mapError(store.ensureBucket(bucket), fail)
-    yield* Effect.mapError(store.put(bucket, settings.queryResultKey, body, { contentType: "application/json" }), fail)
+    yield* Effect.mapError(store.put(bucket, key, body, { contentType: "application/json" }), fail)
   })
 
 export const runQuery = (
@@ -47,20 +51,24 @@ export const runQuery = (
 ): Effect.Effect<number, never, ObjectStore> =>
   Effect.gen(function* () {
     yield* Effect.logInfo(`Running ephemeral query: ${settings.queryPath}`)
-    const downloaded = yield* Effect.either(
-      downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
-    )
-    if (downloaded._tag === "Left") {
-      yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
-      return 1
+    if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
+    else {
+      const downloaded = yield* Effect.either(
+        downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
+      )
+      if (downloaded._tag === "Left") {
+        yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
+        return 1
+      }
     }
     const entrypoint = settings.queryEntrypoint !== "" ? settings.queryEntrypoint : settings.entrypoint
     yield* ensureExecutable(settings.runtime, settings.codePath, entrypoint, "").pipe(
       Effect.catchAll((error) => Effect.logWarning(error.message))
     )
-    yield* downloadState(stateLocation(settings)).pipe(
-      Effect.catchAll((error) => Effect.logWarning(`No existing state: ${error.message}`))
-    )
+    if (!settings.flags.skipDownload)
+      yield* downloadState(stateLocation(settings)).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`No existing state: ${error.message}`))
+      )
     const madeDir = yield* Effect.either(Effect.tryPromise(() => mkdir(settings.queryDir, { recursive: true })))
     if (madeDir._tag === "Left") {
       yield* Effect.logError(`Failed to create ${settings.queryDir}: ${String(madeDir.left.error)}`)
@@ -78,7 +86,9 @@ export const runQuery = (
     yield* Effect.logInfo(`Query process completed with exit code: ${result.exitCode}`)
     if (settings.queryResultKey !== "") {
       yield* Effect.logInfo(`Uploading query result to MinIO key: ${settings.queryResultKey}`)
-      const uploaded = yield* Effect.either(uploadQueryResult(settings))
+      const uploaded = yield* Effect.either(
+        uploadQueryResult(settings.queryDir, settings.storage.queryResultsBucket, settings.queryResultKey)
+      )
       if (uploaded._tag === "Left") {
         yield* Effect.logError(uploaded.left.message)
         return 1

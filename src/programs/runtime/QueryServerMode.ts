@@ -3,13 +3,14 @@
  * writes the code on the shared `/bot`; we wait up to 60 s for the query entrypoint to appear there and use it as it
  * is (re-extracting would hit "text file busy"). Only when it does not appear do we download the code and the state
  * ourselves; otherwise the bot container restores the shared `/state`, and a second extraction here would overwrite
- * the bot's newer writes with the stored state (a fix, COMPATIBILITY.md).
+ * the bot's newer writes with the stored state (a fix, COMPATIBILITY.md). Under `--skip-download` (the generated Pods)
+ * the `restore` init container has put both on the volumes before this container starts: no wait, no download.
  */
 import { access } from "node:fs/promises"
 import * as path from "node:path"
 import { Duration, Effect, Schedule } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
-import { envFor, stateLocation } from "./BotMode.ts"
+import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
 import { downloadCode } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
@@ -38,9 +39,11 @@ export const runQueryServer = (
   stopRequested: Effect.Effect<void>
 ): Effect.Effect<number, never, ObjectStore> =>
   Effect.gen(function* () {
+    if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
     const found =
-      settings.queryEntrypoint !== "" &&
-      (yield* waitForFile(path.join(settings.codePath, settings.queryEntrypoint), settings.codeWait))
+      settings.flags.skipDownload ||
+      (settings.queryEntrypoint !== "" &&
+        (yield* waitForFile(path.join(settings.codePath, settings.queryEntrypoint), settings.codeWait)))
     if (!found) {
       if (settings.queryEntrypoint !== "") {
         yield* Effect.logInfo(`Code not found after ${Duration.format(settings.codeWait)}, downloading`)

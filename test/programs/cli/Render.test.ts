@@ -67,7 +67,12 @@ describe("render", () => {
         metadata: { name: string }
         spec: {
           activeDeadlineSeconds: number
-          template: { spec: { containers: ReadonlyArray<{ env: ReadonlyArray<{ name: string; value?: string }> }> } }
+          template: {
+            spec: {
+              initContainers: ReadonlyArray<{ name: string; args: ReadonlyArray<string> }>
+              containers: ReadonlyArray<{ env: ReadonlyArray<{ name: string; value?: string }> }>
+            }
+          }
         }
       }
       expect(job.metadata.name).toBe("query-q1-1764147600000000000-ab12cd")
@@ -75,7 +80,8 @@ describe("render", () => {
       const env = job.spec.template.spec.containers[0]?.env ?? []
       expect(env.find((e) => e.name === "QUERY_PATH")?.value).toBe("/price")
       expect(env.find((e) => e.name === "QUERY_PARAMS")?.value).toBe('{"symbol":"BTC"}')
-      expect(env.find((e) => e.name === "QUERY_RESULT_KEY")?.value).toBe("q1/1764147600000000000-ab12cd/result.json")
+      const result = job.spec.template.spec.initContainers.find((c) => c.name === "result")
+      expect(result?.args.slice(0, 2)).toStrictEqual(["--result-key", "q1/1764147600000000000-ab12cd/result.json"])
     })
   )
 

@@ -8,7 +8,7 @@ import { envNames, envOf, envValue, left, mountPaths, right, testBot } from "./f
 
 const settings: ManifestSettings = { ...defaults, namespace: "bots", runtimeImage: "ghcr.io/the0/runtime:1.3.2" }
 const pod = right(botPod(settings, testBot()))
-const sync = pod.spec.initContainers?.[0]
+const [restore, sync] = pod.spec.initContainers ?? []
 const bot = pod.spec.containers[0]
 
 const minioEnv = [
@@ -63,8 +63,43 @@ describe("botPod (realtime)", () => {
     ])
   })
 
-  it("the sync native sidecar", () => {
-    expect(pod.spec.initContainers).toHaveLength(1)
+  it("the restore init container: code and state onto the volumes, with the credentials and the bot's resources", () => {
+    expect(pod.spec.initContainers).toHaveLength(2)
+    expect(restore).toStrictEqual({
+      name: "restore",
+      image: "ghcr.io/the0/runtime:1.3.2",
+      imagePullPolicy: "IfNotPresent",
+      command: ["/app/runtime", "daemon", "restore"],
+      args: [
+        "--bot-id",
+        "test-bot-123",
+        "--code-path",
+        "/bot",
+        "--state-path",
+        "/state",
+        "--code-file",
+        "user-1/test-bot/v1.0.0.zip"
+      ],
+      env: minioEnv,
+      resources: { limits: { memory: "768Mi", cpu: "500m" }, requests: { memory: "256Mi", cpu: "100m" } },
+      volumeMounts: [
+        { name: "bot-code", mountPath: "/bot" },
+        { name: "bot-state", mountPath: "/state" }
+      ],
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] }
+      }
+    })
+    const custom = right(botPod(settings, testBot({ config: { memory_limit: "1Gi", memory_request: "512Mi" } })))
+    expect(custom.spec.initContainers?.[0]?.resources).toStrictEqual(custom.spec.containers[0]?.resources)
+  })
+
+  it("the sync native sidecar, after the restore", () => {
     expect(sync).toStrictEqual({
       name: "sync",
       image: "ghcr.io/the0/runtime:1.3.2",
@@ -109,7 +144,13 @@ describe("botPod (realtime)", () => {
     expect(bot?.name).toBe("bot")
     expect(bot?.image).toBe("ghcr.io/the0/runtime:1.3.2")
     expect(bot?.imagePullPolicy).toBe("IfNotPresent")
-    expect(bot?.command).toStrictEqual(["/app/runtime", "execute", "--skip-sync", "--skip-query-server"])
+    expect(bot?.command).toStrictEqual([
+      "/app/runtime",
+      "execute",
+      "--skip-sync",
+      "--skip-query-server",
+      "--skip-download"
+    ])
     expect(bot?.args).toBeUndefined()
     expect(bot?.workingDir).toBe("/bot")
     expect(mountPaths(bot)).toStrictEqual(["/bot", "/state", "/var/the0", "/tmp", "/query"])
@@ -125,7 +166,7 @@ describe("botPod (realtime)", () => {
     })
   })
 
-  it("the bot container's env, in the0's order, credentials by secretKeyRef", () => {
+  it("the bot container's env, in the0's order, without the MinIO variables", () => {
     expect(envOf(bot)).toStrictEqual([
       { name: "BOT_ID", value: "test-bot-123" },
       { name: "CODE_FILE", value: "user-1/test-bot/v1.0.0.zip" },
@@ -136,8 +177,7 @@ describe("botPod (realtime)", () => {
       { name: "STATE_PATH", value: "/state" },
       { name: "LOGS_PATH", value: "/var/the0/logs" },
       { name: "STATE_DIR", value: "/state/.the0-state" },
-      { name: "BOT_TYPE", value: "realtime" },
-      ...minioEnv
+      { name: "BOT_TYPE", value: "realtime" }
     ])
     expect(envNames(bot)).not.toContain("IS_SCHEDULED")
     expect(envValue(bot, "BOT_CONFIG")).toContain("BTC/USD")
@@ -152,7 +192,7 @@ describe("botPod (realtime)", () => {
     expect(envValue(right(botPod(settings, noConfig)).spec.containers[0], "BOT_CONFIG")).toBe("null")
   })
 
-  it("the MinIO settings and the named Secret reach every container", () => {
+  it("the MinIO settings and the named Secret reach the restore and sync containers, and only them", () => {
     const custom = right(
       botPod(
         {
@@ -164,7 +204,9 @@ describe("botPod (realtime)", () => {
         testBot({ entrypoints: { bot: "main.py", query: "query.py" } })
       )
     )
-    for (const container of [...(custom.spec.initContainers ?? []), ...custom.spec.containers]) {
+    expect(custom.spec.initContainers?.map((c) => c.name)).toStrictEqual(["restore", "sync"])
+    for (const container of custom.spec.containers) expect(envNames(container).join()).not.toMatch(/MINIO_/)
+    for (const container of custom.spec.initContainers ?? []) {
       expect(envValue(container, "MINIO_ENDPOINT")).toBe("s3.example.com:443")
       expect(envValue(container, "MINIO_USE_SSL")).toBe("true")
       const secretRefs = envOf(container).flatMap((env) =>
@@ -186,7 +228,7 @@ describe("botPod (realtime)", () => {
     expect(withQuery.spec.containers.map((c) => c.name)).toStrictEqual(["bot", "query-server"])
     expect(envNames(main).at(-1)).toBe("QUERY_ENTRYPOINT")
     expect(envValue(main, "QUERY_ENTRYPOINT")).toBe("query.py")
-    expect(query?.command).toStrictEqual(["/app/runtime", "execute", "--query-server-only"])
+    expect(query?.command).toStrictEqual(["/app/runtime", "execute", "--query-server-only", "--skip-download"])
     expect(query?.args).toBeUndefined()
     expect(query?.env).toStrictEqual(main?.env)
     expect(envValue(query, "BOT_TYPE")).toBe("realtime")

@@ -31,7 +31,7 @@ describe("minioSecret", () => {
     }
     const secret = minioSecret(settings, credentials)
     const pod = right(botPod(settings, testBot()))
-    const refs = (pod.spec.containers[0]?.env ?? []).flatMap((env) =>
+    const refs = (pod.spec.initContainers?.[0]?.env ?? []).flatMap((env) =>
       env.valueFrom?.secretKeyRef ? [env.valueFrom.secretKeyRef] : []
     )
     expect(refs.map((ref) => ref.name)).toStrictEqual([secret.metadata.name, secret.metadata.name])

@@ -84,17 +84,51 @@ describe("queryJob", () => {
     })
   })
 
-  it("the Pod: restart Never, one bot container, no sidecars, five mounts", () => {
+  it("the Pod: restart Never, restore, the result sidecar, one bot container with five mounts", () => {
     expect(pod.spec.restartPolicy).toBe("Never")
-    expect(pod.spec.initContainers).toBeUndefined()
+    const [restore, result] = pod.spec.initContainers ?? []
+    expect(pod.spec.initContainers).toHaveLength(2)
+    expect(restore?.name).toBe("restore")
+    expect(restore?.restartPolicy).toBeUndefined()
+    expect(restore?.args).toStrictEqual([
+      "--bot-id",
+      "test-bot-123",
+      "--code-path",
+      "/bot",
+      "--state-path",
+      "/state",
+      "--code-file",
+      "user-1/test-bot/v1.0.0.zip"
+    ])
+    expect(result).toMatchObject({
+      name: "result",
+      command: ["/app/runtime", "daemon", "query-result"],
+      args: [
+        "--result-key",
+        "test-bot-123/1704672000000000000/result.json",
+        "--query-dir",
+        "/query",
+        "--readiness-port",
+        "8079"
+      ],
+      restartPolicy: "Always",
+      startupProbe: { httpGet: { path: "/readyz", port: 8079 } },
+      volumeMounts: [{ name: "query", mountPath: "/query" }]
+    })
     expect(pod.spec.containers.map((c) => c.name)).toStrictEqual(["bot"])
     expect(pod.spec.automountServiceAccountToken).toBe(false)
-    expect(bot?.command).toStrictEqual(["/app/runtime", "execute", "--skip-sync", "--skip-query-server"])
+    expect(bot?.command).toStrictEqual([
+      "/app/runtime",
+      "execute",
+      "--skip-sync",
+      "--skip-query-server",
+      "--skip-download"
+    ])
     expect(mountPaths(bot)).toContain("/query")
     expect(mountPaths(bot)).toStrictEqual(["/bot", "/state", "/var/the0", "/tmp", "/query"])
   })
 
-  it("env: rows 1-9 with the query entrypoint, MinIO, QUERY_PATH, QUERY_PARAMS, QUERY_RESULT_KEY", () => {
+  it("env: rows 1-9 with the query entrypoint, QUERY_PATH, QUERY_PARAMS; the result key is the sidecar's", () => {
     expect(envOf(bot).map((e) => e.name)).toStrictEqual([
       "BOT_ID",
       "CODE_FILE",
@@ -105,18 +139,12 @@ describe("queryJob", () => {
       "STATE_PATH",
       "LOGS_PATH",
       "STATE_DIR",
-      "MINIO_ENDPOINT",
-      "MINIO_ACCESS_KEY",
-      "MINIO_SECRET_KEY",
-      "MINIO_USE_SSL",
       "QUERY_PATH",
-      "QUERY_PARAMS",
-      "QUERY_RESULT_KEY"
+      "QUERY_PARAMS"
     ])
     expect(envValue(bot, "ENTRYPOINT")).toBe("query.py")
     expect(envValue(bot, "QUERY_PATH")).toBe("/status")
     expect(envValue(bot, "QUERY_PARAMS")).toBe('{"key":"value"}')
-    expect(envValue(bot, "QUERY_RESULT_KEY")).toBe("test-bot-123/1704672000000000000/result.json")
   })
 
   it("normalises the path, omits empty params, falls back to the bot entrypoint", () => {

@@ -63,13 +63,26 @@ describe("scheduleCronJob", () => {
     })
   })
 
-  it("the Pod: restart Never, one bot container, in-process sync, no query sidecar", () => {
+  it("the Pod: restart Never, restore then the sync sidecar, one bot container, no query sidecar", () => {
     const withQuery = right(
       scheduleCronJob(defaults, testSchedule({ entrypoints: { bot: "main.py", query: "query.py" } }))
     ).spec.jobTemplate.spec.template.spec
     for (const spec of [podSpec, withQuery]) {
       expect(spec.restartPolicy).toBe("Never")
-      expect(spec.initContainers).toBeUndefined()
+      expect(spec.initContainers?.map((c) => [c.name, c.command?.slice(1), c.restartPolicy])).toStrictEqual([
+        ["restore", ["daemon", "restore"], undefined],
+        ["sync", ["daemon", "sync"], "Always"]
+      ])
+      expect(spec.initContainers?.[1]?.args).toStrictEqual([
+        "--bot-id",
+        "schedule-1",
+        "--state-path",
+        "/state",
+        "--logs-path",
+        "/var/the0/logs",
+        "--readiness-port",
+        "8079"
+      ])
       expect(spec.containers.map((c) => c.name)).toStrictEqual(["bot"])
       expect(spec.automountServiceAccountToken).toBe(false)
       expect(spec.terminationGracePeriodSeconds).toBe(60)
@@ -77,14 +90,20 @@ describe("scheduleCronJob", () => {
       expect(spec.volumes?.map((v) => v.name)).toStrictEqual(["bot-code", "bot-state", "the0", "tmp", "query"])
       expect(envNames(spec.containers[0])).not.toContain("QUERY_ENTRYPOINT")
     }
-    expect(bot?.command).toStrictEqual(["/app/runtime", "execute", "--skip-query-server"])
+    expect(bot?.command).toStrictEqual([
+      "/app/runtime",
+      "execute",
+      "--skip-sync",
+      "--skip-query-server",
+      "--skip-download"
+    ])
     expect(bot?.workingDir).toBe("/bot")
     expect(mountPaths(bot)).toStrictEqual(["/bot", "/state", "/var/the0", "/tmp", "/query"])
     expect(bot?.image).toBe("runtime:latest")
     expect(bot?.resources?.limits).toStrictEqual({ memory: "768Mi", cpu: "500m" })
   })
 
-  it("env: rows 1-9, BOT_TYPE=scheduled, IS_SCHEDULED=true, then MinIO by secretKeyRef", () => {
+  it("env: rows 1-9, BOT_TYPE=scheduled, IS_SCHEDULED=true; MinIO by secretKeyRef in restore and sync only", () => {
     expect(envNames(bot)).toStrictEqual([
       "BOT_ID",
       "CODE_FILE",
@@ -96,20 +115,17 @@ describe("scheduleCronJob", () => {
       "LOGS_PATH",
       "STATE_DIR",
       "BOT_TYPE",
-      "IS_SCHEDULED",
-      "MINIO_ENDPOINT",
-      "MINIO_ACCESS_KEY",
-      "MINIO_SECRET_KEY",
-      "MINIO_USE_SSL"
+      "IS_SCHEDULED"
     ])
     expect(envValue(bot, "BOT_ID")).toBe("schedule-1")
     expect(envValue(bot, "BOT_TYPE")).toBe("scheduled")
     expect(envValue(bot, "IS_SCHEDULED")).toBe("true")
     expect(envValue(bot, "BOT_CONFIG")).toBe('{"schedule":"0 9 * * *","symbol":"BTC/USD"}')
-    expect(envOf(bot).find((e) => e.name === "MINIO_SECRET_KEY")?.valueFrom?.secretKeyRef).toStrictEqual({
-      name: "the0-runtime-minio",
-      key: "minio-secret-key"
-    })
+    for (const container of podSpec.initContainers ?? [])
+      expect(envOf(container).find((e) => e.name === "MINIO_SECRET_KEY")?.valueFrom?.secretKeyRef).toStrictEqual({
+        name: "the0-runtime-minio",
+        key: "minio-secret-key"
+      })
   })
 
   it("a 6-field schedule is converted; descriptors pass through", () => {
