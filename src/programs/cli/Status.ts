@@ -4,7 +4,7 @@
  * options (docs/operations.md, "`the0-runtime status`"). Exits 1 when either cannot be read.
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, type Layer, Option } from "effect"
+import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import type { BotStore } from "../../services/BotStore.ts"
 import type { KubeApi } from "../../services/KubeApi.ts"
 import * as ControllerSettings from "../controller/ControllerSettings.ts"
@@ -40,6 +40,13 @@ const options = {
   kubeBurst: integer("kube-burst", "KUBE_BURST", kubeRateDefaults.burst, "Burst of that rate limit")
 }
 
+/** stdout holds only the screen or the JSON: log lines go to stderr, and only warnings and errors. */
+const logToStderr = Layer.mergeAll(
+  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+  Logger.replace(Logger.prettyLoggerDefault, Logger.withConsoleError(Logger.logfmtLogger)),
+  Logger.minimumLogLevel(LogLevel.Warning)
+)
+
 const detail = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 export const command = (backends: StatusBackends) =>
@@ -66,7 +73,8 @@ export const command = (backends: StatusBackends) =>
             })
           )
         )
-      )
+      ),
+      Effect.provide(logToStderr)
     )
   }).pipe(
     Command.withDescription(

@@ -16,7 +16,12 @@ import { bot, ns, putBot, settings, settle, world } from "../controller/Controll
 /** Runs `status` with `args` against the world of the test; what it printed, and the exit code it set. */
 const status = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const backends = Layer.merge(Layer.succeed(KubeApi, yield* KubeApi), Layer.succeed(BotStore, yield* BotStore))
+    // the live backends log as they connect
+    const backends = Layer.mergeAll(
+      Layer.succeed(KubeApi, yield* KubeApi),
+      Layer.succeed(BotStore, yield* BotStore),
+      Layer.effectDiscard(Effect.logInfo("connected to MongoDB").pipe(Effect.andThen(Effect.logWarning("slow store"))))
+    )
     const cli = Command.run(
       Command.make("the0-runtime").pipe(Command.withSubcommands([Status.command(() => backends)])),
       {
@@ -81,7 +86,10 @@ describe("the0-runtime status", () => {
   it.scoped("--output json is the report, for scripts", () =>
     Effect.gen(function* () {
       yield* twoBots
-      const report = JSON.parse((yield* status(["--output", "json"])).stdout)
+      const shown = yield* status(["--output", "json"])
+      const report = JSON.parse(shown.stdout)
+      expect(shown.stderr).toContain("slow store")
+      expect(shown.stderr).not.toContain("connected to MongoDB")
       expect(report.bots.desired).toBe(2)
       expect(report.bots.counts.failing).toBe(1)
       expect(report.bots.items.map((b: { id: string; state: string }) => [b.id, b.state])).toEqual([
