@@ -6,10 +6,11 @@
  *
  * At start a kubelet reads the record a previous run left: if its owner is still alive, another `dev` uses the
  * directory and this one refuses to start; otherwise every recorded group whose leader is still the recorded
- * process (same pid, same start time) is killed, so that a pid the system has since given to another process is
- * never signalled. Where `/proc` is missing (not Linux) no identity can be checked and nothing is killed.
+ * process (same pid, same start time) is killed with every descendant of its members (the runtime starts a bot in
+ * a process group of its own), so that a pid the system has since given to another process is never signalled.
+ * Where `/proc` is missing (not Linux) no identity can be checked and nothing is killed.
  */
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { readFile, rename, rm, writeFile } from "node:fs/promises"
 import { Data, Effect, Schema } from "effect"
 
@@ -23,6 +24,8 @@ export class DataDirInUse extends Data.TaggedError("DataDirInUse")<{ readonly me
 
 interface Stat {
   readonly state: string
+  readonly ppid: number
+  readonly pgrp: number
   readonly start: string
 }
 
@@ -36,9 +39,27 @@ const statOf = (pid: number): Stat | undefined => {
   }
   // the command name, in parentheses, may hold spaces and parentheses: the fields follow its last ")"
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-  const state = fields[0]
+  const [state, ppid, pgrp] = fields
   const start = fields[19]
-  return state === undefined || start === undefined ? undefined : { state, start }
+  return state === undefined || start === undefined
+    ? undefined
+    : { state, ppid: Number(ppid), pgrp: Number(pgrp), start }
+}
+
+/** The members of process group `pgid` and all their descendants, from `/proc` (zombies left out). */
+const groupTree = (pgid: number): Array<number> => {
+  const children = new Map<number, Array<number>>()
+  const tree: Array<number> = []
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry)
+    const stat = Number.isInteger(pid) ? statOf(pid) : undefined
+    if (stat === undefined || stat.state === "Z") continue
+    if (stat.pgrp === pgid) tree.push(pid)
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), pid])
+  }
+  for (let i = 0; i < tree.length; i++)
+    for (const child of children.get(tree[i] ?? 0) ?? []) if (!tree.includes(child)) tree.push(child)
+  return tree
 }
 
 /** `pid` with its start time now. */
@@ -111,13 +132,14 @@ export const reapLeftovers = (file: string): Effect.Effect<ReadonlyArray<Process
         message: `another dev (pid ${owner.pid}) is running on this data directory (${file} is its process record)`
       })
     const alive = groups.filter(isAlive)
-    for (const group of alive)
+    const killed = alive.flatMap((group) => groupTree(group.pid).map(identify))
+    for (const id of killed.filter(isAlive))
       try {
-        process.kill(-group.pid, "SIGKILL")
+        process.kill(id.pid, "SIGKILL")
       } catch (error) {
-        yield* Effect.logWarning(`dev kubelet: cannot stop process group ${group.pid}: ${errorText(error)}`)
+        yield* Effect.logWarning(`dev kubelet: cannot stop process ${id.pid}: ${errorText(error)}`)
       }
-    for (let waited = 0; waited < 5000 && alive.some(isAlive); waited += 50) yield* Effect.sleep("50 millis")
+    for (let waited = 0; waited < 5000 && killed.some(isAlive); waited += 50) yield* Effect.sleep("50 millis")
     if (alive.length > 0)
       yield* Effect.logWarning(
         `dev kubelet: stopped ${alive.length} process group(s) a previous run left: ${alive.map((g) => g.pid).join(", ")}`

@@ -217,12 +217,13 @@ const client = <A>(effect: Effect.Effect<A, DevCliError>) =>
     )
   )
 
-interface View {
+export interface View {
   readonly id: string
   readonly name: string
   readonly kind: string
   readonly enabled: boolean
   readonly state: string
+  readonly reason?: string
   readonly restarts: number
   readonly queryAddress?: string
   readonly schedule?: string
@@ -235,7 +236,8 @@ interface View {
   }
 }
 
-const table = (views: ReadonlyArray<View>): string => {
+/** The `dev list` table, then the reason of each failed bot. */
+export const table = (views: ReadonlyArray<View>): string => {
   const rows = [
     ["ID", "NAME", "KIND", "STATE", "RESTARTS", "LAST RUN", "NEXT RUN"],
     ...views.map((v) => [
@@ -251,14 +253,16 @@ const table = (views: ReadonlyArray<View>): string => {
     ])
   ]
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? []
-  return rows
-    .map((r) =>
+  const reasons = views.flatMap((v) => (v.reason === undefined ? [] : [`${v.id}: ${v.state}: ${v.reason}`]))
+  return [
+    ...rows.map((r) =>
       r
         .map((cell, i) => cell.padEnd(widths[i] ?? 0))
         .join("  ")
         .trimEnd()
-    )
-    .join("\n")
+    ),
+    ...(reasons.length === 0 ? [] : ["", ...reasons])
+  ].join("\n")
 }
 
 const idArg = Args.text({ name: "id" }).pipe(Args.withDescription("The bot id (see `dev list`)"))

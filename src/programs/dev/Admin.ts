@@ -2,10 +2,12 @@
  * What `dev` lets a developer do with bots, as the platform API would: add one from a bundle and a config, list
  * them with their state, change a config, enable, disable, delete, read the logs. Every change is recorded in the
  * registry and published on the bus as the API's NATS event, so the controller's production path (event ingest →
- * BotStore → reconcile → Pod or CronJob) does the rest. The state shown comes from the cluster (Pods, Jobs).
+ * BotStore → reconcile → Pod or CronJob) does the rest. The state shown comes from the cluster (Pods, Jobs); a bot
+ * whose Pod or CronJob the controller cannot build from its document, or whose Pod has a container that cannot be
+ * started, is `failed` with the reason (README.md, "Dev mode").
  */
 import { randomBytes } from "node:crypto"
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import type { CustomBotVersion, JsonObject } from "../../domain/Bot.ts"
 import { cronExpression } from "../../domain/Bot.ts"
 import { encodeBotEvent, Subject } from "../../domain/BotEvent.ts"
@@ -15,8 +17,10 @@ import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
+import { botPods, scheduleCronJobs } from "../controller/OwnedKinds.ts"
 import { idProblem } from "../manifests/BotSpec.ts"
 import { kubernetesSchedule, nextExecutionTime } from "../manifests/Cron.ts"
+import type { ManifestSettings } from "../manifests/ManifestSettings.ts"
 import { labelValue, queryServerPort } from "../manifests/PodParts.ts"
 import { type BundleError, readManifest } from "./Bundle.ts"
 import type { BotRecord, Registry, RegistryError } from "./Registry.ts"
@@ -54,6 +58,8 @@ export interface BotView {
   readonly enabled: boolean
   /** running, starting, restarting, failed, exited, stopping, stopped (disabled), pending, scheduled. */
   readonly state: string
+  /** Why it is `failed`. */
+  readonly reason?: string
   readonly restarts: number
   readonly hasQuery: boolean
   readonly pod?: string
@@ -68,6 +74,8 @@ export interface BotView {
 export interface AdminContext {
   readonly registry: Registry
   readonly namespace: string
+  /** The controller's manifest settings: a bot whose objects cannot be built with them is shown failed. */
+  readonly manifest: ManifestSettings
 }
 
 const notFound = (id: string) =>
@@ -201,15 +209,48 @@ export const replay = (ctx: AdminContext) =>
 
 const mainStatuses = (pod: Pod) => pod.status?.containerStatuses ?? []
 
-const podState = (pod: Pod): string => {
-  if (pod.metadata.deletionTimestamp !== undefined) return "stopping"
+/** Why a container of the Pod cannot run (it cannot be started, or its env cannot be resolved), if one cannot. */
+const containerFailure = (pod: Pod): string | undefined => {
+  for (const status of [...(pod.status?.initContainerStatuses ?? []), ...mainStatuses(pod)]) {
+    const waiting = status.state?.waiting
+    if (waiting?.reason === "RunContainerError" || waiting?.reason === "CreateContainerConfigError")
+      return `container ${status.name}: ${waiting.reason}: ${waiting.message ?? "no message"}`
+  }
+  return undefined
+}
+
+const podState = (pod: Pod): { readonly state: string; readonly reason?: string } => {
+  if (pod.metadata.deletionTimestamp !== undefined) return { state: "stopping" }
+  const failure = containerFailure(pod)
+  if (failure !== undefined) return { state: "failed", reason: failure }
   const phase = pod.status?.phase ?? "Pending"
-  if (phase === "Failed") return "failed"
-  if (phase === "Succeeded") return "exited"
-  if (phase === "Pending") return "starting"
+  if (phase === "Failed") {
+    const ended = mainStatuses(pod).find((s) => (s.state?.terminated?.exitCode ?? 0) !== 0)
+    return {
+      state: "failed",
+      reason:
+        ended === undefined
+          ? "the Pod failed"
+          : `container ${ended.name} exited with code ${ended.state?.terminated?.exitCode}`
+    }
+  }
+  if (phase === "Succeeded") return { state: "exited" }
+  if (phase === "Pending") return { state: "starting" }
   const statuses = mainStatuses(pod)
-  if (statuses.some((s) => s.state?.waiting?.reason === "CrashLoopBackOff")) return "restarting"
-  return statuses.length > 0 && statuses.every((s) => s.ready) ? "running" : "starting"
+  if (statuses.some((s) => s.state?.waiting?.reason === "CrashLoopBackOff")) return { state: "restarting" }
+  return { state: statuses.length > 0 && statuses.every((s) => s.ready) ? "running" : "starting" }
+}
+
+/** Why the controller cannot build the bot's Pod or CronJob from its document, if it cannot (it only logs it). */
+const buildFailure = (ctx: AdminContext, record: BotRecord): string | undefined => {
+  const document = { id: record.id, config: record.config, custom: record.custom }
+  const built =
+    record.kind === "realtime"
+      ? Either.map(botPods.build(ctx.manifest, document), () => undefined)
+      : Either.map(scheduleCronJobs.build(ctx.manifest, document), () => undefined)
+  return Either.isLeft(built)
+    ? `the controller cannot build its ${record.kind === "realtime" ? "Pod" : "CronJob"}: ${built.left.field}: ${built.left.message}`
+    : undefined
 }
 
 const lastRunOf = (pod: Pod): LastRun => {
@@ -241,6 +282,7 @@ export const view = (ctx: AdminContext, record: BotRecord) =>
       config: record.config,
       addedAt: record.addedAt
     }
+    const unbuildable = enabled ? buildFailure(ctx, record) : undefined
     if (record.kind === "realtime") {
       const pods = yield* api
         .list("Pod", ctx.namespace, {
@@ -251,11 +293,14 @@ export const view = (ctx: AdminContext, record: BotRecord) =>
           Effect.orElseSucceed((): ReadonlyArray<Pod> => [])
         )
       const pod = pods.find((p) => p.metadata.deletionTimestamp === undefined) ?? pods[0]
-      if (pod === undefined) return { ...base, state: enabled ? "pending" : "stopped", restarts: 0 } satisfies BotView
+      const failed = unbuildable === undefined ? {} : { state: "failed", reason: unbuildable }
+      if (pod === undefined)
+        return { ...base, state: enabled ? "pending" : "stopped", restarts: 0, ...failed } satisfies BotView
       const port = pod.metadata.annotations?.[devHostPortAnnotation(queryServerPort)]
       return {
         ...base,
-        state: enabled || pod.metadata.deletionTimestamp !== undefined ? podState(pod) : "stopped",
+        ...(enabled || pod.metadata.deletionTimestamp !== undefined ? podState(pod) : { state: "stopped" }),
+        ...failed,
         restarts: mainStatuses(pod).reduce((total, s) => total + s.restartCount, 0),
         pod: pod.metadata.name,
         ...(hasQuery && port !== undefined && pod.status?.podIP !== undefined
@@ -276,9 +321,11 @@ export const view = (ctx: AdminContext, record: BotRecord) =>
       (a.metadata.creationTimestamp ?? "") < (b.metadata.creationTimestamp ?? "") ? 1 : -1
     )[0]
     const running = pods.some((p) => p.status?.phase === "Running" || p.status?.phase === "Pending")
+    const failure = unbuildable ?? (latest === undefined ? undefined : containerFailure(latest))
     return {
       ...base,
-      state: !enabled ? "stopped" : running ? "running" : "scheduled",
+      state: !enabled ? "stopped" : failure !== undefined ? "failed" : running ? "running" : "scheduled",
+      ...(enabled && failure !== undefined ? { reason: failure } : {}),
       restarts: 0,
       ...(cron === undefined ? {} : { schedule: cron }),
       ...(enabled && next !== undefined ? { nextRun: new Date(next * 1000).toISOString() } : {}),

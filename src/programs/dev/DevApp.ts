@@ -103,7 +103,8 @@ export const layer = (settings: DevSettings, backends: DevBackends) => {
     Started,
     Effect.map(Registry.make(layout(settings.dataDir).registry), (registry) => ({
       registry,
-      namespace: settings.namespace
+      namespace: settings.namespace,
+      manifest: controller.manifest
     }))
   )
   return Layer.mergeAll(running, admin).pipe(

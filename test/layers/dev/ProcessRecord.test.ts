@@ -1,7 +1,8 @@
 /**
  * What a previous dev run left is stopped at start, by the record it kept (docs/operations.md, "Dev mode
- * processes"): a recorded process group whose leader is still the recorded process is killed, whole; a recorded pid
- * now held by another process (another start time) is left alone; a record whose owner still runs is refused.
+ * processes"): a recorded process group whose leader is still the recorded process is killed, whole, with the
+ * descendants that left it; a recorded pid now held by another process (another start time) is left alone; a record
+ * whose owner still runs is refused.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -16,11 +17,11 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-/** A process group (a shell and its `sleep`), killed when the scope closes if still there. */
+/** A process group (a shell and its `sleep`) and a child of the shell in a session of its own, killed at the end. */
 const group = (): Effect.Effect<ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<ChildProcess>((resume) => {
-      const child = spawn("/bin/sh", ["-c", "sleep 1000 & echo started; wait"], {
+      const child = spawn("/bin/sh", ["-c", "sleep 1000 & setsid sleep 1001 & echo started; wait"], {
         detached: true,
         stdio: ["ignore", "pipe", "ignore"]
       })
@@ -28,29 +29,33 @@ const group = (): Effect.Effect<ChildProcess, never, Scope.Scope> =>
     }),
     (child) =>
       Effect.sync(() => {
-        try {
-          process.kill(-(child.pid ?? 0), "SIGKILL")
-        } catch {
-          // already gone
-        }
+        for (const pid of [...childrenOf(child.pid ?? 0), -(child.pid ?? 0)])
+          try {
+            process.kill(pid, "SIGKILL")
+          } catch {
+            // already gone
+          }
       })
   )
 
-/** The processes whose process group is `pgid`, from /proc (zombies left out). */
-const members = (pgid: number): Array<number> => {
+/** The live processes whose field `index` (after the command name) of /proc/<pid>/stat is `value`. */
+const withField = (index: number, value: number): Array<number> => {
   const out: Array<number> = []
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const text = readFileSync(`/proc/${entry}/stat`, "utf8")
       const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-      if (fields[0] !== "Z" && Number(fields[2]) === pgid) out.push(Number(entry))
+      if (fields[0] !== "Z" && Number(fields[index]) === value) out.push(Number(entry))
     } catch {
       // gone meanwhile
     }
   }
   return out
 }
+
+const members = (pgid: number) => withField(2, pgid)
+const childrenOf = (pid: number) => withField(1, pid)
 
 /** Waits up to 5 s for no process of group `pgid` to be left. */
 const gone = (pgid: number) =>
@@ -69,6 +74,10 @@ describe("dev process record", () => {
       const leftoverId = identify(leftover.pid ?? 0)
       const strangerId = identify(stranger.pid ?? 0)
       expect(members(leftoverId.pid)).toHaveLength(2)
+      const escaped = childrenOf(leftoverId.pid)
+        .map(identify)
+        .filter((id) => !members(leftoverId.pid).includes(id.pid))
+      expect(escaped).toHaveLength(1)
       // the owner: a process that has ended; the stranger recorded with another start time (its pid reused)
       const ended = spawn("/bin/true")
       yield* Effect.async<void>((resume) => void ended.once("close", () => resume(Effect.void)))
@@ -82,6 +91,7 @@ describe("dev process record", () => {
       expect(killed).toEqual([leftoverId])
       expect(isAlive(leftoverId)).toBe(false)
       yield* gone(leftoverId.pid)
+      expect(escaped.filter(isAlive)).toEqual([])
       expect(isAlive(strangerId)).toBe(true)
       expect(members(strangerId.pid)).toHaveLength(2)
     }).pipe(Effect.scoped)
