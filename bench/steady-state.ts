@@ -1,10 +1,13 @@
 /**
  * The controller at rest on the testbed's real servers: N bots in the store, the controller started as its own
- * process (`bin/the0-runtime controller`, the compiled build), every Pod created (the node cordoned, so they stay
- * Pending and nothing changes), then two minutes with no change at all. Prints the controller's CPU per minute, its
+ * process (its bundle, dist/controller/controller.mjs, as the launcher runs it), every Pod created (the node
+ * cordoned, so they stay Pending and nothing changes), then two minutes with no change at all. Prints the controller's CPU per minute, its
  * RSS (now and peak), and the API requests it made in those two minutes by verb, beside the budgets.
  *
  *   npm run build; eval "$(scripts/testbed/testbed env)"; npx tsx bench/steady-state.ts [N] [seconds]
+ *
+ * BENCH_NODE_FLAGS adds flags to the controller's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" for a profile;
+ * BENCH_BUNDLE runs another copy of the bundle (a build the tests' setup will not replace while it runs).
  */
 import { execFileSync, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -31,9 +34,11 @@ const namespace = `steady-${run}`
 const healthPort = 18_995
 const budgets = { cpuPerMinute: 0.42, rss: n <= 1_000 ? 130 : 200 }
 
-const stale = execFileSync("find", [`${root}src`, "-newer", `${root}dist/main.js`, "-print", "-quit"]).toString()
+/** What the image's launcher runs for `controller`: its own bundle, on Node's defaults (or BENCH_BUNDLE, a copy). */
+const bundle = process.env.BENCH_BUNDLE ?? `${root}dist/controller/controller.mjs`
+const stale = execFileSync("find", [`${root}src`, "-newer", bundle, "-print", "-quit"]).toString()
 if (stale.trim() !== "") {
-  console.log(`steady-state: dist/ is older than ${stale.trim()}; run npm run build first (tsx would be measured)`)
+  console.log(`steady-state: ${bundle} is older than ${stale.trim()}; run npm run build first`)
   process.exit(1)
 }
 
@@ -68,8 +73,10 @@ for (let i = 0; i < n; i += 500)
   await bots.insertMany(Array.from({ length: Math.min(500, n - i) }, (_, j) => document(`s${run}-${i + j}`)))
 
 const controller = spawn(
-  `${root}bin/the0-runtime`,
+  process.execPath,
   [
+    ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== ""),
+    bundle,
     "controller",
     `--namespace=${namespace}`,
     `--health-port=${healthPort}`,

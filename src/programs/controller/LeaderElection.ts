@@ -2,7 +2,9 @@
  * Leader election on a `coordination.k8s.io` Lease, as client-go's: acquire when the lease is free or its
  * holder has not renewed within the lease duration (measured on our own clock from when we last saw the record
  * change, so clock skew between replicas does not matter), renew every retry period, and give leadership up at
- * once when a renewal has not succeeded within the renew deadline. Releases the lease on shutdown.
+ * once when a renewal has not succeeded within the renew deadline. Releases the lease on shutdown. A leader renews
+ * optimistically, as client-go does: one update on the lease it last wrote, without reading it first; a conflict
+ * (someone else wrote it since) falls back to reading it (docs/operations.md, "Controller footprint").
  */
 import { Clock, Duration, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
 import type { Lease } from "../../domain/Kube.ts"
@@ -41,6 +43,8 @@ export const make = (settings: LeaderElectionSettings): Effect.Effect<LeaderElec
     const { namespace, leaseName, identity } = settings
     let observed: { readonly key: string; readonly at: number } | undefined
     let lastRenewal = 0
+    /** The lease as we last wrote it, while we lead: the next renewal updates it without a read. */
+    let written: Lease | undefined
 
     const recordKey = (lease: Lease) =>
       `${lease.spec.holderIdentity ?? ""}|${lease.spec.renewTime ?? ""}|${lease.metadata.resourceVersion ?? ""}`
@@ -62,25 +66,31 @@ export const make = (settings: LeaderElectionSettings): Effect.Effect<LeaderElec
       }
     })
 
+    const wrote = (lease: Lease, now: number) => {
+      written = lease
+      observed = { key: recordKey(lease), at: now }
+      return true
+    }
+
     /** One attempt; true when we hold the lease afterwards. */
     const tryAcquireOrRenew = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
+      if (written !== undefined && (yield* SubscriptionRef.get(isLeader))) {
+        const renewed = yield* Effect.option(api.update("Lease", namespace, ourLease(now, written)))
+        if (renewed._tag === "Some") return wrote(renewed.value, now)
+      }
+      written = undefined
       const current = yield* api.get("Lease", namespace, leaseName).pipe(
         Effect.map((lease): Lease | undefined => lease),
         Effect.catchTag("KubeNotFound", () => Effect.succeed(undefined))
       )
-      if (current === undefined) {
-        yield* api.create("Lease", namespace, ourLease(now, undefined))
-        return true
-      }
+      if (current === undefined) return wrote(yield* api.create("Lease", namespace, ourLease(now, undefined)), now)
       const key = recordKey(current)
       if (observed?.key !== key) observed = { key, at: now }
       const holder = current.spec.holderIdentity ?? ""
       const expired = (observed?.at ?? now) + durationMs <= now
       if (holder !== identity && holder !== "" && !expired) return false
-      const updated = yield* api.update("Lease", namespace, ourLease(now, current))
-      observed = { key: recordKey(updated), at: now }
-      return true
+      return wrote(yield* api.update("Lease", namespace, ourLease(now, current)), now)
     }).pipe(Effect.catchAll(() => Effect.succeed(false)))
 
     const step = Effect.gen(function* () {

@@ -76,7 +76,9 @@ describe("LeaderElection", () => {
       const a = yield* LeaderElection.make(settings("a"))
       yield* settle
       expect(yield* leading(a)).toBe(true)
-      yield* (yield* MemoryCluster).failNext({ verb: "get", kind: "Lease", times: 100, code: 503 })
+      const cluster = yield* MemoryCluster
+      yield* cluster.failNext({ verb: "update", kind: "Lease", times: 100, code: 503 })
+      yield* cluster.failNext({ verb: "get", kind: "Lease", times: 100, code: 503 })
       for (let i = 0; i < 4; i++) {
         yield* TestClock.adjust("2 seconds")
         yield* settle
@@ -86,5 +88,53 @@ describe("LeaderElection", () => {
       yield* settle
       expect(yield* leading(a)).toBe(false)
     }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("a leader renews with one update of the lease it wrote, without reading it first", () =>
+    Effect.gen(function* () {
+      const a = yield* LeaderElection.make(settings("a"))
+      yield* settle
+      expect(yield* leading(a)).toBe(true)
+      const cluster = yield* MemoryCluster
+      const before = yield* (yield* KubeApi).get("Lease", "the0", LeaderElection.defaults.leaseName)
+      yield* cluster.resetCallCounts
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust("2 seconds")
+        yield* settle
+      }
+      const calls = yield* cluster.callCounts
+      expect({ get: calls.get, update: calls.update }).toEqual({ get: 0, update: 5 })
+      const after = yield* (yield* KubeApi).get("Lease", "the0", LeaderElection.defaults.leaseName)
+      expect(after.spec.renewTime).not.toBe(before.spec.renewTime)
+      expect(after.spec.acquireTime).toBe(before.spec.acquireTime)
+      expect(after.spec.leaseTransitions).toBe(0)
+      expect(yield* leading(a)).toBe(true)
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped(
+    "a renewal that finds the lease written by another replica reads it and does not overwrite a live holder",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const a = yield* LeaderElection.make(settings("a"))
+        yield* settle
+        expect(yield* leading(a)).toBe(true)
+        const lease = yield* api.get("Lease", "the0", LeaderElection.defaults.leaseName)
+        yield* api.update("Lease", "the0", {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: "b", renewTime: "2030-01-01T00:00:00.000000Z" }
+        })
+        yield* TestClock.adjust("2 seconds")
+        yield* settle
+        const holder = (yield* api.get("Lease", "the0", LeaderElection.defaults.leaseName)).spec.holderIdentity
+        expect(holder).toBe("b")
+        for (let i = 0; i < 5; i++) {
+          yield* TestClock.adjust("2 seconds")
+          yield* settle
+        }
+        expect(yield* leading(a)).toBe(false)
+        expect((yield* api.get("Lease", "the0", LeaderElection.defaults.leaseName)).spec.holderIdentity).toBe("b")
+      }).pipe(Effect.provide(MemoryKubeApi.layer()))
   )
 })
