@@ -5,8 +5,10 @@
  * the file and what is wrong with it.
  *
  * Limits (README.md, "Dev mode"): a bundle path must be a regular file or a directory (a FIFO or device is refused
- * without being read), the zip or the directory's files total at most `maxBundleBytes`, and `bot-config.yaml` at
- * most `maxManifestBytes` (refused by its declared size, before it is inflated).
+ * without being read), the zip or the directory's files total at most `maxBundleBytes`, the files of a zip at most
+ * `maxUnpackedBytes` unpacked, and `bot-config.yaml` at most `maxManifestBytes`. Unpacked sizes are the sizes the zip
+ * declares, checked before anything is inflated (a zip bomb is refused by its directory); a zip whose data is larger
+ * than it declares fails where it is inflated (yauzl checks every entry's size, here and in the Pod).
  */
 import { constants } from "node:fs"
 import { open, readdir, stat } from "node:fs/promises"
@@ -75,8 +77,11 @@ export const makeZip = (entries: ReadonlyArray<ZipEntry>): Uint8Array => {
 export const maxBundleBytes = 64 * 1024 * 1024
 /** The largest `bot-config.yaml`. */
 export const maxManifestBytes = 1024 * 1024
+/** The most the files of a zip may unpack to: as much as a directory's files may total. */
+export const maxUnpackedBytes = maxBundleBytes
 
 class TooLarge extends Error {}
+class UnpacksTooLarge extends Error {}
 
 /**
  * A regular file's contents, read only when it is one of at most `room` bytes: it is opened without blocking (a
@@ -166,8 +171,20 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
       })
       const entries = await new Promise<Array<yauzl.Entry>>((resolve, reject) => {
         const found: Array<yauzl.Entry> = []
+        let unpacked = 0
         zip.on("entry", (entry: yauzl.Entry) => {
           found.push(entry)
+          unpacked += entry.uncompressedSize
+          if (unpacked > maxUnpackedBytes) {
+            zip.close()
+            reject(
+              new UnpacksTooLarge(
+                `${label}: its files unpack to more than ${maxUnpackedBytes} bytes (64 MiB), the limit ` +
+                  `(reached at ${entry.fileName}, ${entry.uncompressedSize} bytes); nothing was unpacked`
+              )
+            )
+            return
+          }
           zip.readEntry()
         })
         zip.on("end", () => resolve(found))
@@ -194,7 +211,11 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
       zip.close()
       return { names, text, tooLarge }
     },
-    catch: (error) => new BundleError({ message: `${label} is not a valid zip file: ${errorText(error)}` })
+    catch: (error) =>
+      new BundleError({
+        message:
+          error instanceof UnpacksTooLarge ? error.message : `${label} is not a valid zip file: ${errorText(error)}`
+      })
   })
 
 export interface BundleManifest {

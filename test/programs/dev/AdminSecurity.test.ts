@@ -2,7 +2,8 @@
  * `dev`'s servers belong to the user who started it (README.md, "Dev mode"), checked with real HTTP requests
  * against a running dev: the admin API wants the per-run token from the data directory, JSON bodies only, and a
  * Host and Origin naming it; the QueryServer checks Host too; the health server listens on `--host` only; input is
- * capped (body, config, nesting, ids and field types, bundle paths) with a 400 or 413 naming the field.
+ * capped (body, config, nesting, ids and field types, bundle paths, unpacked bundle size) with a 400 or 413 naming
+ * the field.
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
@@ -13,6 +14,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel, type Scope } from "effect"
 import { tokenFile } from "../../../src/programs/dev/AdminToken.ts"
+import { makeZip } from "../../../src/programs/dev/Bundle.ts"
 import { type Answer, accepts, type Dev, raw, repo, startDev } from "./DevHarness.ts"
 
 const bundle = repo("assets/demo/realtime-ticker")
@@ -309,7 +311,7 @@ describe("dev admin API: input limits", () => {
   )
 
   it.live(
-    "a bundle path must be a regular file or directory (a FIFO is refused at once) of at most 64 MiB",
+    "a bundle path must be a regular file or directory (a FIFO is refused at once) of at most 64 MiB, unpacking to at most 64 MiB",
     () =>
       withDev((dev) =>
         Effect.gen(function* () {
@@ -328,6 +330,24 @@ describe("dev admin API: input limits", () => {
           const tooLarge = yield* dev.admin("POST", "/bots", { path: huge, config: {} })
           expect(tooLarge.status).toBe(400)
           expect(errorOf(tooLarge)).toBe(`bundle ${huge} is larger than 67108864 bytes (64 MiB), the limit`)
+
+          // a small zip whose files unpack to over 64 MiB (a zip bomb) is refused by its declared sizes
+          const bomb = path.join(dir, "bomb.zip")
+          const yaml = "name: bomb\ntype: realtime\nruntime: nodejs20\nentrypoints:\n  bot: main.js\n"
+          writeFileSync(
+            bomb,
+            makeZip([
+              { name: "bot-config.yaml", data: new TextEncoder().encode(yaml), mode: 0o644 },
+              { name: "main.js", data: new Uint8Array(), mode: 0o644 },
+              { name: "data.bin", data: new Uint8Array(100 * 1024 * 1024), mode: 0o644 }
+            ])
+          )
+          const unpacks = yield* dev.admin("POST", "/bots", { path: bomb, config: {} })
+          expect(unpacks.status).toBe(400)
+          expect(errorOf(unpacks)).toBe(
+            `${bomb}: its files unpack to more than 67108864 bytes (64 MiB), the limit (reached at data.bin, 104857600 bytes); nothing was unpacked`
+          )
+          expect((yield* dev.admin("GET", "/bots")).body).toEqual([])
 
           // dev still answers (its file reads are not stuck behind the FIFO)
           expect((yield* dev.admin("GET", "/bots")).status).toBe(200)

@@ -44,6 +44,23 @@ describe("dev bundles", () => {
     })
   )
 
+  it.effect("a zip whose files unpack to over 64 MiB is refused by its declared sizes, nothing inflated", () =>
+    Effect.gen(function* () {
+      const yaml = "name: bomb\ntype: realtime\nruntime: nodejs20\nentrypoints:\n  bot: main.js\n"
+      const bomb = { name: "data.bin", data: new Uint8Array(100 * 1024 * 1024), mode: 0o644 }
+      const zip = makeZip([file("bot-config.yaml", yaml), file("main.js", ""), bomb])
+      expect(zip.length).toBeLessThan(1024 * 1024)
+      expect(yield* problem(zip)).toBe(
+        "b.zip: its files unpack to more than 67108864 bytes (64 MiB), the limit (reached at data.bin, 104857600 bytes); nothing was unpacked"
+      )
+      // the entry's data is never inflated: garbage in place of its Deflate stream changes nothing
+      const garbled = Buffer.from(zip)
+      const at = garbled.indexOf("data.bin") + "data.bin".length
+      garbled.fill(0xff, at, at + 1000)
+      expect(yield* problem(new Uint8Array(garbled))).toContain("its files unpack to more than 67108864 bytes")
+    })
+  )
+
   it.effect("a bot-config.yaml over 1 MiB is refused by its declared size", () =>
     Effect.gen(function* () {
       const yaml = `name: big\ntype: realtime\nruntime: nodejs20\nentrypoints:\n  bot: main.js\n# ${"x".repeat(1024 * 1024)}\n`
