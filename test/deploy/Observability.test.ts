@@ -80,23 +80,35 @@ const samples = (exposition: string) =>
 
 const compare = (op: string, a: number, b: number) => (op === ">" ? a > b : op === "<" ? a < b : a === b)
 
+/** A gauge, or `min_over_time` of one: on a scrape that has held for the whole range, the same values. */
+const series = String.raw`(?:min_over_time\((\w+)\[\w+\]\)|(\w+))`
+
 /**
- * Evaluates an alert over gauges, `AGG by (labels) (metric) OP n` or `(AGG(metric) or vector(0)) OP n`, on a
- * scrape: the label sets it fires for. Other shapes are not evaluated here.
+ * Evaluates an alert over gauges on a scrape that has held long enough (so `min_over_time` is the value itself):
+ * `AGG by (labels) (SERIES) OP n`, `AGG by (labels) (SERIES and on (instance) SERIES == 1) OP n` or
+ * `(AGG(SERIES) or vector(0)) OP n`; the label sets it fires for. Other shapes are not evaluated here.
  */
 const firing = (expr: string, exposition: string): ReadonlyArray<string> => {
   const m = expr
     .trim()
-    .match(/^(\()?(sum|min|max)(?: by \(([^)]*)\))? ?\((\w+)\)( or vector\(0\)\))? (>|<|==) ([\d.]+)$/)
+    .match(
+      new RegExp(
+        String.raw`^(\()?(sum|min|max)(?: by \(([^)]*)\))? ?\(${series}(?: and on \(instance\) ${series} == 1)?\)( or vector\(0\)\))? (>|<|==) ([\d.]+)$`
+      )
+    )
   if (m === null) throw new Error(`not a gauge alert: ${expr}`)
-  const [, open, agg, by, metric, orZero, op, threshold] = m
+  const [, open, agg, by, overTime, plain, filterOverTime, filterPlain, orZero, op, threshold] = m
   if ((open === undefined) !== (orZero === undefined)) throw new Error(`unbalanced: ${expr}`)
+  const scraped = samples(exposition)
+  const filter = filterOverTime ?? filterPlain
+  const kept = (instance: string | undefined) =>
+    filter === undefined || scraped.some((s) => s.name === filter && s.labels.instance === instance && s.value === 1)
   const keys = (by ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "")
   const groups = new Map<string, Array<number>>()
-  for (const s of samples(exposition).filter((s) => s.name === metric)) {
+  for (const s of scraped.filter((s) => s.name === (overTime ?? plain) && kept(s.labels.instance))) {
     const key = keys.map((k) => `${k}=${s.labels[k] ?? ""}`).join(",")
     groups.set(key, [...(groups.get(key) ?? []), s.value])
   }
@@ -106,8 +118,9 @@ const firing = (expr: string, exposition: string): ReadonlyArray<string> => {
   return [...groups].filter(([, values]) => compare(op as string, reduce(values), Number(threshold))).map(([k]) => k)
 }
 
+/** The alert about `metric`: the first metric its expression reads, with that selector. */
 const alertOn = (metric: string, selector = ""): Rule => {
-  const found = alerts.filter((a) => a.expr.includes(`${metric}${selector}`))
+  const found = alerts.filter((a) => metricNames(a.expr)[0] === metric && a.expr.includes(`${metric}${selector}`))
   expect(found, `one alert on ${metric}${selector}`).toHaveLength(1)
   return found[0] as Rule
 }
@@ -194,24 +207,38 @@ describe("the dashboard and the alert rules", () => {
     expect(minutes(alert.for)).toBe(10)
   })
 
-  it("a work queue that does not empty for 10 minutes pages someone", () => {
-    const alert = alertOn("the0_workqueue_depth")
-    expect(alert.labels.severity).toBe("critical")
-    const window = alert.expr.match(/the0_workqueue_depth\[(\w+)\]/)?.[1] as string
-    expect(minutes(window) + minutes(alert.for)).toBe(10)
-  })
+  it.effect("the leader's work queue not emptying for 10 minutes pages someone; a follower's full queue does not", () =>
+    withMetrics((m) =>
+      Effect.gen(function* () {
+        const alert = alertOn("the0_workqueue_depth")
+        expect(alert.labels.severity).toBe("critical")
+        const window = alert.expr.match(/the0_workqueue_depth\[(\w+)\]/)?.[1] as string
+        expect(minutes(window) + minutes(alert.for)).toBe(10)
+        m.queueDepth.set({ controller: "bot" }, 0)
+        m.queueDepth.set({ controller: "schedule" }, 3)
+        m.leader.set(0)
+        expect(firing(alert.expr, yield* exportedNow(m))).toEqual([])
+        m.leader.set(1)
+        expect(firing(alert.expr, yield* exportedNow(m))).toEqual(["controller=schedule"])
+      })
+    )
+  )
 
-  it.effect("a refused mass deletion pages at once, for the controller that refused, and clears with it", () =>
+  it.effect("a refused mass deletion pages at once, for the leader's controller that refused, and clears with it", () =>
     withMetrics((m) =>
       Effect.gen(function* () {
         const alert = alertOn("the0_mass_delete_blocked")
         expect(alert.labels.severity).toBe("critical")
         expect(minutes(alert.for)).toBe(0)
+        m.leader.set(1)
         m.massDeleteBlocked.set({ controller: "bot" }, 0)
         m.massDeleteBlocked.set({ controller: "schedule" }, 0)
         expect(firing(alert.expr, yield* exportedNow(m))).toEqual([])
         m.massDeleteBlocked.set({ controller: "bot" }, 1)
         expect(firing(alert.expr, yield* exportedNow(m))).toEqual(["controller=bot"])
+        // a replica that lost the lease keeps the gauge it last set
+        m.leader.set(0)
+        expect(firing(alert.expr, yield* exportedNow(m))).toEqual([])
       })
     )
   )
