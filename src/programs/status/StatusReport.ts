@@ -179,7 +179,7 @@ const containerView = (status: ServerContainerStatus, init: boolean): ContainerV
   return { ...base, state: state?.running !== undefined ? "running" : "unknown" }
 }
 
-export const podView = (pod: Pod): PodView => {
+const podView = (pod: Pod): PodView => {
   const status = pod.status
   return {
     name: pod.metadata.name,
@@ -209,7 +209,7 @@ const describeContainer = (c: ContainerView): string =>
  * container waiting for any reason but being created or initialised (CrashLoopBackOff, ImagePullBackOff,
  * CreateContainerConfigError…), an init container that exited non-zero, or a main container that has exited.
  */
-export const podProblems = (pod: Pod): ReadonlyArray<string> => {
+const podProblems = (pod: Pod): ReadonlyArray<string> => {
   const view = podView(pod)
   const problems: Array<string> = []
   if (view.phase === "Failed" || view.phase === "Succeeded")

@@ -5,7 +5,7 @@
 import type { BotStatus, BotStory, ContainerView, ScheduleStatus, StatusReport } from "./StatusReport.ts"
 
 /** Columns padded to their widest cell; the last column is not padded. */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
   const line = (cells: ReadonlyArray<string>) =>
     cells
