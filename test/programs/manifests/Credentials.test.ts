@@ -26,15 +26,15 @@ const request = {
   timeoutSec: 30
 }
 
-const specs: ReadonlyArray<readonly [string, PodSpec, string]> = [
-  ["realtime Pod", right(botPod(settings, testBot({ entrypoints }))).spec, "sync"],
-  ["realtime Pod without a query entrypoint", right(botPod(settings, testBot())).spec, "sync"],
+const specs: ReadonlyArray<readonly [string, string, PodSpec]> = [
+  ["realtime Pod", "sync", right(botPod(settings, testBot({ entrypoints }))).spec],
+  ["realtime Pod without a query entrypoint", "sync", right(botPod(settings, testBot())).spec],
   [
     "scheduled run",
-    right(scheduleCronJob(settings, testSchedule({ entrypoints }))).spec.jobTemplate.spec.template.spec,
-    "sync"
+    "sync",
+    right(scheduleCronJob(settings, testSchedule({ entrypoints }))).spec.jobTemplate.spec.template.spec
   ],
-  ["query Job", right(queryJob(settings, testBot({ entrypoints }), request)).spec.template.spec, "result"]
+  ["query Job", "result", right(queryJob(settings, testBot({ entrypoints }), request)).spec.template.spec]
 ]
 
 /** Everything in a container that could carry a credential or point at one. */
@@ -45,7 +45,7 @@ const credentialsOf = (container: Container): ReadonlyArray<string> => [
 ]
 
 describe("object-store credentials in generated Pods", () => {
-  it.each(specs)("%s: the bot and query-server containers hold none", (_, spec) => {
+  it.each(specs)("%s: the bot and query-server containers hold none", (_, _sidecar, spec) => {
     expect(spec.containers.length).toBeGreaterThan(0)
     for (const container of spec.containers) {
       expect(container.name).toMatch(/^(bot|query-server)$/)
@@ -56,7 +56,7 @@ describe("object-store credentials in generated Pods", () => {
     expect(spec.volumes?.every((volume) => Object.keys(volume).join() === "name,emptyDir")).toBe(true)
   })
 
-  it.each(specs)("%s: restore first, then the %s sidecar, each with the MinIO variables", (_, spec, sidecar) => {
+  it.each(specs)("%s: restore first, then the %s sidecar, each with the MinIO variables", (_, sidecar, spec) => {
     const inits = spec.initContainers ?? []
     expect(inits.map((c) => [c.name, c.restartPolicy])).toStrictEqual([
       ["restore", undefined],

@@ -40,6 +40,11 @@ export const work = mkdtempSync(path.join(tmpdir(), "the0-rt-it-"))
 export const getObject = async (bucket: string, key: string): Promise<Buffer | undefined> =>
   s3.getObject(bucket, key).then(readAll, () => undefined)
 
+export const putObject = async (bucket: string, key: string, body: Buffer): Promise<void> => {
+  if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket)
+  await s3.putObject(bucket, key, body)
+}
+
 /** The `.the0-state/<key>.json` values in a bot's stored state archive. */
 export const storedState = (botId: string): Promise<Record<string, unknown>> =>
   storedStateIn(s3, buckets.MINIO_STATE_BUCKET, `${botId}/state.tar.gz`)
