@@ -27,6 +27,7 @@ import { Agent, request } from "node:http"
 import { createServer } from "node:net"
 import os from "node:os"
 import path from "node:path"
+import { build } from "esbuild"
 
 const argv = process.argv.slice(2)
 const flag = (name: string, fallback: string): string => {
@@ -40,7 +41,6 @@ const withDev = argv.includes("--dev")
 const botCounts = argv.includes("--bots") ? flag("bots", "10,10000").split(",").map(Number) : undefined
 
 const root = path.resolve(import.meta.dirname, "../..")
-const tsxLoader = `file://${path.join(root, "node_modules/tsx/dist/loader.mjs")}`
 const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -64,6 +64,8 @@ const cpuSeconds = (pid: number): number => {
 }
 
 const children: Array<ChildProcess> = []
+/** Directories removed at the end. */
+const temporary: Array<string> = []
 
 /** Starts a process and waits for a stdout line matching `ready`. */
 const start = (command: string, args: ReadonlyArray<string>, ready: RegExp, env = process.env): Promise<ChildProcess> =>
@@ -137,20 +139,47 @@ const goProxy = async (botAddress: string) => {
   return started
 }
 
-const queryServer = async (botPort: number, bots: number) => {
+/**
+ * bench/query/query-server-process.ts bundled as the controller is (scripts/bundle.mjs: esbuild, minified, ESM),
+ * so that it runs the code production runs rather than tsx's transform (which wraps every closure in `__name`).
+ */
+const bundled = async (): Promise<string> => {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), "the0-bench-query-"))
+  temporary.push(outdir)
+  await build({
+    absWorkingDir: root,
+    entryPoints: { "query-server": "bench/query/query-server-process.ts" },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    minify: true,
+    external: [
+      "kerberos",
+      "@mongodb-js/zstd",
+      "@aws-sdk/credential-providers",
+      "gcp-metadata",
+      "snappy",
+      "socks",
+      "aws4",
+      "mongodb-client-encryption"
+    ],
+    logLevel: "warning",
+    banner: {
+      js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);'
+    }
+  })
+  return path.join(outdir, "query-server.mjs")
+}
+
+const queryServer = async (entry: string, botPort: number, bots: number) => {
   const port = await freePort()
   const nodeFlags = (process.env.QUERY_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "")
   const child = await start(
     process.execPath,
-    [
-      ...nodeFlags,
-      "--import",
-      tsxLoader,
-      path.join(root, "bench/query/query-server-process.ts"),
-      String(botPort),
-      String(bots),
-      String(port)
-    ],
+    [...nodeFlags, entry, String(botPort), String(bots), String(port)],
     /listening \d+/
   )
   return { child, port }
@@ -240,24 +269,47 @@ interface Measured {
   readonly errors: number
 }
 
-const measure = async (target: Target): Promise<Measured> => {
+/** Sequential latencies of each target, one query to each in turn, so that all see the same moments of load. */
+const interleaved = async (targets: ReadonlyArray<Target>): Promise<ReadonlyArray<ReadonlyArray<number>>> => {
+  const latencies = targets.map((): Array<number> => [])
+  const errors = targets.map(() => 0)
+  for (let i = 0; i < sequential; i++)
+    for (const [t, target] of targets.entries()) {
+      const begun = performance.now()
+      const status = await post(target.url, target.bodies[i % target.bodies.length] ?? "")
+      latencies[t]?.push(performance.now() - begun)
+      if (status !== 200) errors[t] = (errors[t] ?? 0) + 1
+    }
+  if (errors.some((e) => e > 0)) throw new Error(`sequential queries failed: ${errors.join(", ")}`)
+  return latencies
+}
+
+const closedLoop = async (target: Target, sequentialLatencies: ReadonlyArray<number>): Promise<Measured> => {
   const watched = [target.pid, target.botPid]
   await phase(target.url, target.bodies, concurrency, (n) => n < 2000, watched)
-  const seq = await phase(target.url, target.bodies, 1, (n) => n < sequential, watched)
   const end = performance.now() + seconds * 1000
   const closed = await phase(target.url, target.bodies, concurrency, () => performance.now() < end, watched)
   const count = closed.latencies.length
   return {
     target,
-    seqP50: quantile(seq.latencies, 0.5),
-    seqP99: quantile(seq.latencies, 0.99),
+    seqP50: quantile(sequentialLatencies, 0.5),
+    seqP99: quantile(sequentialLatencies, 0.99),
     rps: count / closed.elapsed,
     p50: quantile(closed.latencies, 0.5),
     p99: quantile(closed.latencies, 0.99),
     cpuUs: ((closed.cpu[0] ?? 0) / count) * 1e6,
     botCpuUs: target.pid === target.botPid ? 0 : ((closed.cpu[1] ?? 0) / count) * 1e6,
-    errors: seq.errors + closed.errors
+    errors: closed.errors
   }
+}
+
+/** Each target warmed up, then the interleaved sequential phase, then each target's closed loop. */
+const measureAll = async (targets: ReadonlyArray<Target>): Promise<ReadonlyArray<Measured>> => {
+  for (const target of targets) await phase(target.url, target.bodies, concurrency, (n) => n < 2000, [])
+  const latencies = await interleaved(targets)
+  const rows: Array<Measured> = []
+  for (const [t, target] of targets.entries()) rows.push(await closedLoop(target, latencies[t] ?? []))
+  return rows
 }
 
 const ms = (n: number) => `${n.toFixed(3)} ms`
@@ -318,21 +370,18 @@ const sideBySide = async (
 ) => {
   const go = await goProxy(botAddress)
   const goPid = go.child.pid ?? 0
-  const direct = await measure({
-    name: "bot alone",
-    url: new URL(`http://${botAddress}${directPath}`),
-    bodies: ["{}"],
-    pid: botPid,
-    botPid
-  })
-  const ourRow = await measure({ name: "our QueryServer", url: ours.url, bodies: ours.bodies, pid: ours.pid, botPid })
-  const goRow = await measure({
-    name: "Go net/http proxy",
-    url: new URL(`http://127.0.0.1:${go.port}/query`),
-    bodies: ours.bodies,
-    pid: goPid,
-    botPid
-  })
+  const [direct, ourRow, goRow] = await measureAll([
+    { name: "bot alone", url: new URL(`http://${botAddress}${directPath}`), bodies: ["{}"], pid: botPid, botPid },
+    { name: "our QueryServer", url: ours.url, bodies: ours.bodies, pid: ours.pid, botPid },
+    {
+      name: "Go net/http proxy",
+      url: new URL(`http://127.0.0.1:${go.port}/query`),
+      bodies: ours.bodies,
+      pid: goPid,
+      botPid
+    }
+  ])
+  if (direct === undefined || ourRow === undefined || goRow === undefined) throw new Error("a target was not measured")
   await stop(go.child)
   console.log(`\n## ${label} (load average after: ${load()})\n`)
   printTable([direct, ourRow, goRow])
@@ -344,9 +393,9 @@ const sideBySide = async (
 const queryBody = (botId: string, queryPath: string) =>
   JSON.stringify({ bot_id: botId, query_path: queryPath, params: { symbol: "BTC" } })
 
-const controllerMode = async () => {
+const controllerMode = async (entry: string) => {
   const bot = await botServer()
-  const server = await queryServer(bot.port, 10)
+  const server = await queryServer(entry, bot.port, 10)
   const result = await sideBySide(
     "controller mode: QueryServer.layer on the memory BotStore and cluster, 10 bots",
     `127.0.0.1:${bot.port}`,
@@ -421,21 +470,22 @@ const devMode = async () => {
   return result
 }
 
-const resolutionFlatness = async (counts: ReadonlyArray<number>) => {
+const resolutionFlatness = async (entry: string, counts: ReadonlyArray<number>) => {
   const bot = await botServer()
   console.log(`\n## our QueryServer by number of bots, queries spread over every bot (${concurrency} concurrent)\n`)
-  console.log("| bots | req/s | p50 | p99 | server CPU/request | errors |")
+  console.log(`| bots | req/s | p50 | p99 | server CPU/request | errors |`)
   console.log("|---|---|---|---|---|---|")
   for (const bots of counts) {
-    const server = await queryServer(bot.port, bots)
+    const server = await queryServer(entry, bot.port, bots)
     const bodies = Array.from({ length: bots }, (_, i) => queryBody(`bench-bot-${i}`, "/price"))
-    const m = await measure({
+    const target = {
       name: String(bots),
       url: new URL(`http://127.0.0.1:${server.port}/query`),
       bodies,
       pid: server.child.pid ?? 0,
       botPid: bot.child.pid ?? 0
-    })
+    }
+    const m = await closedLoop(target, [])
     console.log(
       `| ${bots} | ${m.rps.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.cpuUs.toFixed(0)} µs | ${m.errors} |`
     )
@@ -449,8 +499,9 @@ const main = async () => {
     `# realtime queries side by side: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ` +
       `${sequential} sequential, ${concurrency} concurrent for ${seconds} s; load average before: ${load()}`
   )
-  if (botCounts !== undefined) return resolutionFlatness(botCounts)
-  const controller = await controllerMode()
+  const entry = await bundled()
+  if (botCounts !== undefined) return resolutionFlatness(entry, botCounts)
+  const controller = await controllerMode(entry)
   let met = controller.met
   if (withDev) {
     const dev = await devMode()
@@ -471,4 +522,5 @@ main()
   .finally(async () => {
     agent.destroy()
     await Promise.all(children.map(stop))
+    for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
   })

@@ -51,6 +51,28 @@ const make = (registry: Registry) => {
 
 export type QueryMetrics = ReturnType<typeof make>
 
+/**
+ * Counts a request and its latency. The labelled children are looked up once per label set: prom-client hashes
+ * the labels on every `inc`/`observe` given labels, a cost the realtime path should not pay per query.
+ */
+export const requestObserver = (metrics: QueryMetrics) => {
+  const children = new Map<
+    string,
+    { readonly count: { inc: () => void }; readonly seconds: { observe: (value: number) => void } }
+  >()
+  return (route: string, mode: QueryMode, status: number, seconds: number): void => {
+    const key = `${route} ${mode} ${status}`
+    let child = children.get(key)
+    if (child === undefined) {
+      const labels = { route, mode, status: String(status) }
+      child = { count: metrics.requests.labels(labels), seconds: metrics.requestSeconds.labels(labels) }
+      children.set(key, child)
+    }
+    child.count.inc()
+    child.seconds.observe(seconds)
+  }
+}
+
 const byRegistry = new WeakMap<Registry, QueryMetrics>()
 
 /** The query metrics of this process's registry, registered on first use. */

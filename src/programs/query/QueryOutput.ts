@@ -3,7 +3,7 @@
  * (`{status, data, error, available}`, keys matched case-insensitively, `data` kept as it is), and the executor
  * failures that take its place.
  */
-import { foldName, goUnmarshalSyntaxError } from "./QueryRequestDecoding.ts"
+import { foldName, goUnmarshalSyntaxError, parsedAsGo } from "./QueryRequestDecoding.ts"
 
 export interface QueryOutput {
   readonly status: string
@@ -16,11 +16,21 @@ export const failed = (error: string): QueryOutput => ({ status: "error", error 
 
 const textDecoder = new TextDecoder()
 
-/** The member of `object` Go's decoder would put in field `name`: exact or case-folded key, the last one wins. */
-const member = (object: Record<string, unknown>, name: string): { readonly value: unknown } | undefined => {
-  const folded = foldName(name)
-  let found: { readonly value: unknown } | undefined
-  for (const key of Object.keys(object)) if (key === name || foldName(key) === folded) found = { value: object[key] }
+const ascii = /^[\x00-\x7f]*$/
+
+/** `foldName`, by the native upper-casing for ASCII keys (which changes `a`-`z` alone, as Go's fold does). */
+const fold = (key: string): string => (ascii.test(key) ? key.toUpperCase() : foldName(key))
+
+type Fields = Partial<Record<"STATUS" | "DATA" | "ERROR" | "AVAILABLE", { readonly value: unknown }>>
+
+/** The members of `object` Go's decoder would put in each field: exact or case-folded key, the last one wins. */
+const members = (object: Record<string, unknown>): Fields => {
+  const found: Record<string, { readonly value: unknown }> = {}
+  for (const key of Object.keys(object)) {
+    const folded = fold(key)
+    if (folded === "STATUS" || folded === "DATA" || folded === "ERROR" || folded === "AVAILABLE")
+      found[folded] = { value: object[key] }
+  }
   return found
 }
 
@@ -37,15 +47,15 @@ export const parseQueryOutput = (bytes: Uint8Array, bodyPreview = 1024): QueryOu
   const text = textDecoder.decode(bytes)
   const preview = text.length > bodyPreview ? `${text.slice(0, bodyPreview)}... (${bytes.length} bytes)` : text
   const parseError = (err: string) => failed(`failed to parse query response: ${err} (body: ${preview})`)
-  const syntax = goUnmarshalSyntaxError(bytes)
-  if (syntax !== undefined) return parseError(syntax)
-  const parsed: unknown = JSON.parse(text)
+  const valid = parsedAsGo(bytes, text)
+  if (valid === undefined) return parseError(goUnmarshalSyntaxError(bytes) ?? "unexpected end of JSON input")
+  const parsed = valid.value
   if (parsed === null) return { status: "" }
   if (typeof parsed !== "object" || Array.isArray(parsed))
     return parseError(`json: cannot unmarshal ${kindOf(parsed)} into Go value of type ${goStructType}`)
-  const object = parsed as Record<string, unknown>
-  const field = (name: string, type: string, ok: (v: unknown) => boolean) => {
-    const m = member(object, name)
+  const found = members(parsed as Record<string, unknown>)
+  const field = (name: "status" | "error" | "available", type: string, ok: (v: unknown) => boolean) => {
+    const m = found[fold(name) as keyof Fields]
     if (m === undefined || m.value === null || ok(m.value)) return undefined
     return `json: cannot unmarshal ${kindOf(m.value)} into Go struct field .${name} of type ${type}`
   }
@@ -54,10 +64,10 @@ export const parseQueryOutput = (bytes: Uint8Array, bodyPreview = 1024): QueryOu
     field("error", "string", (v) => typeof v === "string") ??
     field("available", "[]string", (v) => Array.isArray(v) && v.every((e) => typeof e === "string" || e === null))
   if (typeError !== undefined) return parseError(typeError)
-  const status = member(object, "status")?.value
-  const data = member(object, "data")
-  const error = member(object, "error")?.value
-  const available = member(object, "available")?.value
+  const status = found.STATUS?.value
+  const data = found.DATA
+  const error = found.ERROR?.value
+  const available = found.AVAILABLE?.value
   let message = typeof error === "string" ? error : ""
   if (message !== "" && Array.isArray(available) && available.length > 0)
     message = `${message} (available: ${available.map((a) => (typeof a === "string" ? a : "")).join(", ")})`

@@ -267,6 +267,26 @@ export const goUnmarshalSyntaxError = (b: Uint8Array): string | undefined => {
   }
 }
 
+/**
+ * Longest input that cannot nest deeper than Go's limit: a JSON value nested `maxNestingDepth + 1` deep has at
+ * least that many opening and as many closing brackets.
+ */
+const shallowLength = 2 * maxNestingDepth
+
+/**
+ * The value of `b` (whose UTF-8 text is `text`) when Go's `json.Unmarshal` accepts it as a whole; `undefined` when it
+ * does not (`goUnmarshalSyntaxError` says why). `JSON.parse` accepts the same grammar, but not Go's nesting limit,
+ * which only inputs longer than `shallowLength` can exceed: those are scanned first.
+ */
+export const parsedAsGo = (b: Uint8Array, text: string): { readonly value: unknown } | undefined => {
+  if (b.length > shallowLength && goUnmarshalSyntaxError(b) !== undefined) return undefined
+  try {
+    return { value: JSON.parse(text) }
+  } catch {
+    return undefined
+  }
+}
+
 type Field = "bot_id" | "query_path" | "params" | "timeout_sec"
 const fields: ReadonlyArray<Field> = ["bot_id", "query_path", "params", "timeout_sec"]
 const goTypes: Readonly<Record<Field, string>> = {
@@ -322,11 +342,50 @@ const goInt = (literal: string): number | undefined => {
 const typeError = (what: string, field: Field) =>
   `json: cannot unmarshal ${what} into Go struct field Request.${field} of type ${goTypes[field]}`
 
+const quotedFields = fields.map((f) => `"${f}"`)
+const backslash = 0x5c
+
+/**
+ * The common request decoded with `JSON.parse`, when that is sure to agree with Go's decoder: a short body without
+ * escapes (so every key is spelt as it reads), each field named at most once and exactly, `bot_id` and
+ * `query_path` strings, `params` an object, no `timeout_sec` (Go's `int` refuses `1.0`, `JSON.parse` does not)
+ * and no other key folding to a field's name. `undefined` otherwise: `goDecodeQueryRequest` decides.
+ */
+const commonRequest = (body: Uint8Array): QueryRequest | undefined => {
+  if (body.length > shallowLength || body.includes(backslash)) return undefined
+  const text = decoder.decode(body)
+  for (const quoted of quotedFields) {
+    const at = text.indexOf(quoted)
+    if (at !== -1 && text.indexOf(quoted, at + 1) !== -1) return undefined
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined
+  const object = parsed as Record<string, unknown>
+  for (const key of Object.keys(object))
+    if (fieldOf(key) !== undefined && !fields.includes(key as Field)) return undefined
+  const { bot_id: botId, query_path: queryPath, params } = object
+  if (typeof botId !== "string" || typeof queryPath !== "string" || "timeout_sec" in object) return undefined
+  if (params === undefined) return { bot_id: botId, query_path: queryPath }
+  if (typeof params !== "object" || params === null || Array.isArray(params)) return undefined
+  return { bot_id: botId, query_path: queryPath, params: params as JsonObject }
+}
+
 /**
  * The request, or the decoder's message (what follows `invalid request body: `). Validation of the decoded
  * fields (`bot_id is required`...) is the caller's.
  */
 export const decodeQueryRequest = (body: Uint8Array): Either.Either<QueryRequest, string> => {
+  const common = commonRequest(body)
+  return common === undefined ? goDecodeQueryRequest(body) : Either.right(common)
+}
+
+/** `decodeQueryRequest` by Go's rules alone, for any body. */
+export const goDecodeQueryRequest = (body: Uint8Array): Either.Either<QueryRequest, string> => {
   let scanned: Scanned
   try {
     scanned = scan(body)

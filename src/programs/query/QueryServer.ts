@@ -6,20 +6,22 @@
  * `make` builds the handler from its inputs (the bot controller's Pod cache among them, so that resolution makes
  * no API call); `layer` serves it on the configured port with Node's HTTP server, its timeouts agreeing with the
  * longest query.
+ *
+ * A bot with a ready query container in the Pod cache is proxied to without reading the BotStore: the bot
+ * controller runs that Pod only for an enabled bot with a query entrypoint, so resolution costs a cache lookup,
+ * whatever the number of bots. Only queries without such a Pod (scheduled bots, realtime bots not running) read
+ * the store, with the0's 404 messages. A bot disabled or deleted in the store is still answered by its Pod until
+ * the controller stops it.
+ *
+ * The Node listener answers the common realtime query with callbacks alone (no fiber per query: the realtime path
+ * is measured against a Go proxy, BENCHMARKS.md "Realtime queries side by side"); every other request goes
+ * through `handle`, the same rules as an effect.
  */
-import { createServer, IncomingMessage } from "node:http"
-import {
-  type HttpApp,
-  HttpIncomingMessage,
-  HttpMiddleware,
-  HttpServer,
-  type HttpServerError,
-  HttpServerRequest,
-  HttpServerResponse
-} from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { Clock, Duration, Effect, Either, FiberSet, Layer, Option, type Scope } from "effect"
-import { normaliseQueryPath } from "../../domain/Query.ts"
+import { createServer, IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { HttpIncomingMessage, HttpServerError, type HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Layer, Option, Runtime, type Scope } from "effect"
+import { normaliseQueryPath, type QueryRequest } from "../../domain/Query.ts"
 import { BotStore } from "../../services/BotStore.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
@@ -30,7 +32,7 @@ import { Metrics } from "../Metrics.ts"
 import * as BotResolver from "./BotResolver.ts"
 import * as EphemeralQuery from "./EphemeralQuery.ts"
 import { bearerMatches, declaredLength, makeJobSlots } from "./QueryLimits.ts"
-import { type QueryMode, queryMetrics } from "./QueryMetrics.ts"
+import { type QueryMode, queryMetrics, requestObserver } from "./QueryMetrics.ts"
 import type { QueryOutput } from "./QueryOutput.ts"
 import { decodeQueryRequest, missingField } from "./QueryRequestDecoding.ts"
 import { effectiveTimeoutSec, type QuerySettings, serverTimeouts } from "./QuerySettings.ts"
@@ -71,12 +73,66 @@ export class BodyUnreadable {
   constructor(readonly message: string) {}
 }
 
+export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void
+
 export interface QueryServer {
   readonly handle: (request: RawRequest) => Effect.Effect<RawResponse>
-  /** The @effect/platform app serving `handle`. */
-  readonly app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>
+  /**
+   * Node's request listener: `handle`, with the realtime fast path. When `allowed` gives a set, a request whose
+   * Host or Origin is not in it gets 403 (programs/HostGuard.ts).
+   */
+  readonly listener: (allowed: () => AllowedHosts | undefined) => NodeListener
   readonly jobsInFlight: () => number
 }
+
+/**
+ * Reads a Node request body of at most `limit` bytes; `done` gets it, or `BodyTooLarge` as soon as more arrives (the
+ * rest drained, or with `drain` false left unread: the answer then closes the connection). Returns a detacher.
+ */
+const readNodeBody = (
+  source: IncomingMessage,
+  limit: number,
+  drain: boolean,
+  done: (result: Either.Either<Uint8Array, BodyTooLarge | BodyUnreadable>) => void
+): (() => void) => {
+  const chunks: Array<Buffer> = []
+  let size = 0
+  const detach = () => {
+    source.off("data", onData)
+    source.off("end", onEnd)
+    source.off("error", onError)
+  }
+  const onData = (chunk: Buffer) => {
+    size += chunk.length
+    if (size > limit) {
+      detach()
+      if (drain) source.resume()
+      else source.pause()
+      done(Either.left(new BodyTooLarge()))
+      return
+    }
+    chunks.push(chunk)
+  }
+  const onEnd = () => {
+    detach()
+    done(Either.right(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)))
+  }
+  const onError = (error: Error) => {
+    detach()
+    done(Either.left(new BodyUnreadable(error.message)))
+  }
+  source.on("data", onData)
+  source.on("end", onEnd)
+  source.on("error", onError)
+  return detach
+}
+
+const nodeBody = (
+  source: IncomingMessage,
+  limit: number,
+  drain: boolean
+): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> =>
+  Effect.async((resume) => Effect.sync(readNodeBody(source, limit, drain, (result) => resume(result))))
 
 /**
  * The request body, at most `limit` bytes. On Node it is read from the socket directly, so that a body that turns
@@ -99,43 +155,22 @@ export const readBody = (
           : new BodyUnreadable(error.cause instanceof Error ? error.cause.message : error.message)
       )
     )
-  return Effect.async<Uint8Array, BodyTooLarge | BodyUnreadable>((resume) => {
-    const chunks: Array<Buffer> = []
-    let size = 0
-    const detach = () => {
-      source.off("data", onData)
-      source.off("end", onEnd)
-      source.off("error", onError)
-    }
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        detach()
-        if (drain) source.resume()
-        else source.pause()
-        resume(Effect.fail(new BodyTooLarge()))
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onEnd = () => {
-      detach()
-      resume(Effect.succeed(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)))
-    }
-    const onError = (error: Error) => {
-      detach()
-      resume(Effect.fail(new BodyUnreadable(error.message)))
-    }
-    source.on("data", onData)
-    source.on("end", onEnd)
-    source.on("error", onError)
-    return Effect.sync(detach)
-  })
+  return nodeBody(source, limit, drain)
 }
 
-/** Go's `time.RFC3339Nano` of a UTC instant: fractional seconds without trailing zeros. */
-export const rfc3339Nano = (millis: number): string =>
-  new Date(millis).toISOString().replace(/\.(\d*?)0*Z$/, (_m, digits: string) => (digits === "" ? "Z" : `.${digits}Z`))
+let lastMillis = Number.NaN
+let lastStamp = ""
+
+/** Go's `time.RFC3339Nano` of a UTC instant: fractional seconds without trailing zeros (the last one kept). */
+export const rfc3339Nano = (millis: number): string => {
+  if (millis !== lastMillis) {
+    lastMillis = millis
+    lastStamp = new Date(millis)
+      .toISOString()
+      .replace(/\.(\d*?)0*Z$/, (_m, digits: string) => (digits === "" ? "Z" : `.${digits}Z`))
+  }
+  return lastStamp
+}
 
 const json = (status: number, body: unknown, headers?: Readonly<Record<string, string>>): RawResponse => ({
   status,
@@ -173,16 +208,30 @@ export const make = (
     const jobDeps: EphemeralQuery.EphemeralQueryDeps = { api, objects, settings, metrics, background }
     const token = settings.authToken
 
+    const observe = requestObserver(metrics)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    /** The answer to a query the bot (or its Job) answered, `durationNanos` after it was sent. */
+    const outputResponse = (output: QueryOutput, durationNanos: number, nowMillis: number): RawResponse =>
+      json(output.status === "error" ? 500 : 200, {
+        status: output.status,
+        ...("data" in output ? { data: output.data } : {}),
+        ...(output.error === undefined || output.error === "" ? {} : { error: output.error }),
+        duration: durationNanos,
+        timestamp: rfc3339Nano(nowMillis)
+      })
+
     const respondOutput = (output: QueryOutput, startedNanos: bigint) =>
       Effect.map(Clock.currentTimeNanos, (now) =>
-        json(output.status === "error" ? 500 : 200, {
-          status: output.status,
-          ...("data" in output ? { data: output.data } : {}),
-          ...(output.error === undefined || output.error === "" ? {} : { error: output.error }),
-          duration: Number(now - startedNanos),
-          timestamp: rfc3339Nano(Number(now / 1_000_000n))
-        })
+        outputResponse(output, Number(now - startedNanos), Number(now / 1_000_000n))
       )
+
+    const realtimeQuery = (req: QueryRequest): RealtimeProxy.RealtimeQuery => ({
+      path: normaliseQueryPath(req.query_path),
+      params: req.params ?? undefined,
+      timeout: Duration.seconds(effectiveTimeoutSec(settings, req.timeout_sec)),
+      maxResultBytes: settings.maxResultBytes
+    })
 
     const query = (request: RawRequest, setMode: (mode: QueryMode) => void) =>
       Effect.gen(function* () {
@@ -204,29 +253,23 @@ export const make = (
         const missing = missingField(decoded.right)
         if (missing !== undefined) return fail(400, missing)
         const req = decoded.right
-        const path = normaliseQueryPath(req.query_path)
+        const endpoint = BotResolver.realtimeEndpoint(botPods, req.bot_id)
+        if (Option.isSome(endpoint)) {
+          setMode("realtime")
+          const started = yield* Clock.currentTimeNanos
+          const output = yield* RealtimeProxy.query(transport, endpoint.value, realtimeQuery(req))
+          return yield* respondOutput(output, started)
+        }
         const resolved = yield* Effect.either(BotResolver.resolve(store, req.bot_id))
         if (Either.isLeft(resolved))
           return resolved.left._tag === "BotNotFound"
             ? fail(404, resolved.left.message)
             : fail(resolved.left.status, resolved.left.message)
-        const target = resolved.right
-        const timeout = Duration.seconds(effectiveTimeoutSec(settings, req.timeout_sec))
+        const { path, params, timeout } = realtimeQuery(req)
         const started = yield* Clock.currentTimeNanos
-        const endpoint = target.mode === "realtime" ? BotResolver.realtimeEndpoint(botPods, req.bot_id) : Option.none()
-        if (Option.isSome(endpoint)) {
-          setMode("realtime")
-          const output = yield* RealtimeProxy.query(transport, endpoint.value, {
-            path,
-            params: req.params ?? undefined,
-            timeout,
-            maxResultBytes: settings.maxResultBytes
-          })
-          return yield* respondOutput(output, started)
-        }
         setMode("job")
         const output = yield* slots.withSlot(
-          EphemeralQuery.run(jobDeps, { doc: target.doc, path, params: req.params ?? undefined, timeout })
+          EphemeralQuery.run(jobDeps, { doc: resolved.right.doc, path, params, timeout })
         )
         return yield* respondOutput(output, started)
       }).pipe(
@@ -238,6 +281,8 @@ export const make = (
         )
       )
 
+    const authorized = (header: string | undefined) => token === undefined || bearerMatches(header, token)
+
     const handle = (request: RawRequest): Effect.Effect<RawResponse> =>
       Effect.suspend(() => {
         const start = performance.now()
@@ -245,16 +290,10 @@ export const make = (
         const path = queryAt === -1 ? request.url : request.url.slice(0, queryAt)
         const route = routeOf(path)
         let mode: QueryMode = "none"
-        const observe = (response: RawResponse) =>
-          Effect.sync(() => {
-            const labels = { route, mode, status: String(response.status) }
-            metrics.requests.inc(labels)
-            metrics.requestSeconds.observe(labels, (performance.now() - start) / 1000)
-          })
         const answer: Effect.Effect<RawResponse> =
           route === "/health"
             ? Effect.succeed(json(200, { status: "ok" }))
-            : token !== undefined && !bearerMatches(request.header("authorization"), token)
+            : !authorized(request.header("authorization"))
               ? Effect.map(Clock.currentTimeMillis, (now) =>
                   errorResponse(401, "unauthorized: a valid bearer token is required", now, {
                     "www-authenticate": 'Bearer realm="the0-query"'
@@ -272,41 +311,102 @@ export const make = (
               Effect.map((now) => errorResponse(500, "internal error", now))
             )
           ),
-          Effect.tap(observe)
+          Effect.tap((response) =>
+            Effect.sync(() => observe(route, mode, response.status, (performance.now() - start) / 1000))
+          )
         )
       })
 
-    const app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest> = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      // the platform runs apps uninterruptibly: without this, timeouts could not interrupt a query, nor could a
-      // client that hangs up
-      const response = yield* Effect.interruptible(
+    /** `handle` on a Node request whose body is `body`; the fiber is interrupted when the client hangs up. */
+    const viaHandle = (
+      req: IncomingMessage,
+      res: ServerResponse,
+      body: Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable>
+    ) => {
+      const fiber = runFork(
         handle({
-          method: request.method,
-          url: request.url,
-          header: (name) => request.headers[name],
-          body: readBody(request, settings.maxBodyBytes)
+          method: req.method ?? "",
+          url: req.url ?? "/",
+          header: (name) => headerValue(req, name),
+          body
         })
       )
-      return HttpServerResponse.text(response.body, {
-        status: response.status,
-        contentType: response.contentType,
-        ...(response.headers === undefined ? {} : { headers: response.headers })
+      fiber.addObserver((exit) => {
+        if (Exit.isSuccess(exit)) send(res, exit.value)
       })
-    })
+      res.on("close", () => {
+        if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+      })
+    }
 
-    return { handle, app, jobsInFlight: slots.inFlight }
+    /** A realtime query to a bot whose Pod is ready, answered with callbacks alone. */
+    const realtime = (
+      res: ServerResponse,
+      endpoint: BotResolver.RealtimeEndpoint,
+      req: QueryRequest,
+      start: number
+    ) => {
+      const started = process.hrtime.bigint()
+      const cancel = RealtimeProxy.run(transport, endpoint, realtimeQuery(req), (output) => {
+        const response = outputResponse(output, Number(process.hrtime.bigint() - started), Date.now())
+        send(res, response)
+        observe("/query", "realtime", response.status, (performance.now() - start) / 1000)
+      })
+      res.on("close", () => {
+        if (!res.writableEnded) cancel()
+      })
+    }
+
+    const listener =
+      (allowed: () => AllowedHosts | undefined): NodeListener =>
+      (req, res) => {
+        const start = performance.now()
+        const hosts = allowed()
+        if (hosts !== undefined) {
+          const problem = hostProblem(hosts, headerValue(req, "host"), headerValue(req, "origin"))
+          if (problem !== undefined) return send(res, errorResponse(403, problem, Date.now()))
+        }
+        const declared = declaredLength(headerValue(req, "content-length"))
+        if (
+          req.method !== "POST" ||
+          req.url !== "/query" ||
+          !authorized(headerValue(req, "authorization")) ||
+          (declared !== undefined && declared > settings.maxBodyBytes)
+        )
+          return viaHandle(req, res, nodeBody(req, settings.maxBodyBytes, true))
+        readNodeBody(req, settings.maxBodyBytes, true, (body) => {
+          if (Either.isRight(body)) {
+            const decoded = decodeQueryRequest(body.right)
+            if (Either.isRight(decoded) && missingField(decoded.right) === undefined) {
+              const endpoint = BotResolver.realtimeEndpoint(botPods, decoded.right.bot_id)
+              if (Option.isSome(endpoint)) return realtime(res, endpoint.value, decoded.right, start)
+            }
+          }
+          viaHandle(req, res, body)
+        })
+      }
+
+    return { handle, listener, jobsInFlight: slots.inFlight }
   })
 
-/** Serves `app` (tracing and request logging off: the metrics cover requests). */
-export const serve = (app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>) =>
-  HttpServer.serveEffect(app).pipe(
-    Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => true),
-    Effect.locally(HttpMiddleware.loggerDisabled, true)
-  )
+const headerValue = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value.join(", ") : value
+}
+
+/** Writes the response, unless the client is gone. */
+const send = (res: ServerResponse, response: RawResponse): void => {
+  if (res.writableEnded || res.destroyed) return
+  res.writeHead(response.status, {
+    "content-type": response.contentType,
+    "content-length": Buffer.byteLength(response.body),
+    ...response.headers
+  })
+  res.end(response.body)
+}
 
 /** A Node HTTP server whose timeouts agree with the query settings. */
-export const nodeServer = (settings: QuerySettings) => {
+const nodeServer = (settings: QuerySettings): Server => {
   const t = serverTimeouts(settings)
   const server = createServer()
   server.headersTimeout = t.headersTimeoutMs
@@ -317,42 +417,49 @@ export const nodeServer = (settings: QuerySettings) => {
 }
 
 /**
- * `app` behind the Host check (programs/HostGuard.ts): a request naming another server in `Host` or `Origin` gets
- * 403 with the0's error shape, naming the header.
+ * `server` listening on `host:port` (every interface without `host`) for the scope; closed (in-flight requests
+ * answered first) when it ends.
  */
-export const hostChecked = (
-  app: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>,
-  allowed: AllowedHosts
-): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const problem = hostProblem(allowed, request.headers.host, request.headers.origin)
-    if (problem === undefined) return app
-    return Effect.map(Clock.currentTimeMillis, (now) => {
-      const response = errorResponse(403, problem, now)
-      return HttpServerResponse.text(response.body, { status: 403, contentType: response.contentType })
-    })
-  })
+const listen = (
+  server: Server,
+  port: number,
+  host: string | undefined
+): Effect.Effect<void, HttpServerError.ServeError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<void, HttpServerError.ServeError>((resume) => {
+      const onError = (cause: Error) => resume(Effect.fail(new HttpServerError.ServeError({ cause })))
+      server.once("error", onError)
+      server.listen({ port, ...(host === undefined ? {} : { host }) }, () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    }),
+    () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+  )
 
 /**
  * The QueryServer on `settings.host:settings.port`, for the controller manager, for as long as the layer lives;
- * Host-checked when `settings.checkHost` is on (`dev`).
+ * Host-checked when `settings.checkHost` is on (`dev`): until the bound port is known, every request is refused.
  */
 export const layer = (
   inputs: QueryServerInputs
 ): Layer.Layer<never, HttpServerError.ServeError, BotStore | KubeApi | ObjectStore | Metrics> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
+      const { settings } = inputs
       const server = yield* make(inputs)
-      if (!inputs.settings.checkHost) return yield* serve(server.app)
-      const address = (yield* HttpServer.HttpServer).address
-      const port = address._tag === "TcpAddress" ? address.port : inputs.settings.port
-      return yield* serve(hostChecked(server.app, allowedHosts(inputs.settings.host, port)))
+      const node = nodeServer(settings)
+      let allowed: AllowedHosts | undefined = settings.checkHost ? new Set() : undefined
+      node.on(
+        "request",
+        server.listener(() => allowed)
+      )
+      yield* listen(node, settings.port, listenHost(settings.host))
+      const address = node.address()
+      if (settings.checkHost)
+        allowed = allowedHosts(
+          settings.host,
+          typeof address === "object" && address !== null ? address.port : settings.port
+        )
     })
-  ).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => nodeServer(inputs.settings), {
-        port: inputs.settings.port,
-        host: listenHost(inputs.settings.host)
-      })
-    )
   )

@@ -1,15 +1,16 @@
 /**
  * The realtime proxy (controller spec §6.5): `POST http://<podIP>:<port><query_path>` to the bot's query
- * container, through a `RealtimeTransport` (Node's http, see that module). The params go both as the JSON body
+ * container, through a `RealtimeTransport` (Node's http, see that module), with a callback (`run`, the QueryServer's
+ * fast path) or as an effect (`query`). The params go both as the JSON body
  * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the
  * §6.5 bug). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
  * unreadable, oversized or non-JSON answers and timeouts become the0's error messages.
  */
-import { type Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
 import type { JsonObject } from "../../domain/Bot.ts"
 import type { RealtimeEndpoint } from "./BotResolver.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
-import type { RealtimeTransport } from "./RealtimeTransport.ts"
+import type { Outcome, RealtimeTransport } from "./RealtimeTransport.ts"
 
 export interface RealtimeQuery {
   /** Normalised, starting with `/`; may carry its own `?query` (the0's workaround), which is kept. */
@@ -23,14 +24,19 @@ export interface RealtimeQuery {
 const paramText = (value: unknown): string =>
   typeof value === "string" ? value : value === null || value === undefined ? "" : JSON.stringify(value)
 
+/** The params as a query string; empty when there are none. */
+const queryString = (params: JsonObject | undefined): string => {
+  const entries = Object.entries(params ?? {})
+  if (entries.length === 0) return ""
+  return new URLSearchParams(entries.map(([k, v]): [string, string] => [k, paramText(v)])).toString()
+}
+
 /** The URL of the query, the params appended to any query string the path already has. */
 export const realtimeUrl = (endpoint: RealtimeEndpoint, path: string, params: JsonObject | undefined): string => {
   const host = endpoint.ip.includes(":") ? `[${endpoint.ip}]` : endpoint.ip
   const base = `http://${host}:${endpoint.port}${path}`
-  const entries = Object.entries(params ?? {})
-  if (entries.length === 0) return base
-  const query = new URLSearchParams(entries.map(([k, v]): [string, string] => [k, paramText(v)])).toString()
-  return `${base}${path.includes("?") ? "&" : "?"}${query}`
+  const query = queryString(params)
+  return query === "" ? base : `${base}${path.includes("?") ? "&" : "?"}${query}`
 }
 
 const goNetMessages: Readonly<Record<string, string>> = {
@@ -55,27 +61,50 @@ const transportMessage = (cause: unknown, endpoint: RealtimeEndpoint): string =>
   return cause instanceof Error ? cause.message : String(cause)
 }
 
-/** Sends the query to the bot's query container and parses its answer; never fails. */
+/** The bot's answer, or the0's error message for what went wrong. */
+const outputOf = (outcome: Outcome, url: () => string, endpoint: RealtimeEndpoint): QueryOutput => {
+  switch (outcome._tag) {
+    case "Answer":
+      return parseQueryOutput(outcome.bytes)
+    case "Timeout":
+      return failed(`failed to execute query request: Post "${url()}": context deadline exceeded`)
+    case "AnswerTooLarge":
+      return failed(`failed to read query response: larger than ${outcome.limit} bytes`)
+    case "TransportError":
+      return failed(`failed to execute query request: Post "${url()}": ${transportMessage(outcome.cause, endpoint)}`)
+  }
+}
+
+/**
+ * Sends the query to the bot's query container; `done` gets its parsed answer or the0's error message, once,
+ * unless the returned canceller is called first (the client hung up).
+ */
+export const run = (
+  transport: RealtimeTransport,
+  endpoint: RealtimeEndpoint,
+  request: RealtimeQuery,
+  done: (output: QueryOutput) => void
+): (() => void) => {
+  const params = request.params
+  const query = queryString(params)
+  const path = query === "" ? request.path : `${request.path}${request.path.includes("?") ? "&" : "?"}${query}`
+  const body = query === "" ? undefined : JSON.stringify(params)
+  return transport.send(
+    { host: endpoint.ip, port: endpoint.port, path },
+    body,
+    request.maxResultBytes,
+    Duration.toMillis(request.timeout),
+    (outcome) => done(outputOf(outcome, () => realtimeUrl(endpoint, request.path, params), endpoint))
+  )
+}
+
+/** `run` as an effect; never fails, interruption cancels the request. */
 export const query = (
   transport: RealtimeTransport,
   endpoint: RealtimeEndpoint,
   request: RealtimeQuery
-): Effect.Effect<QueryOutput> => {
-  const url = realtimeUrl(endpoint, request.path, request.params)
-  const params = request.params ?? {}
-  const body = Object.keys(params).length === 0 ? undefined : JSON.stringify(params)
-  return Effect.suspend(() => transport.post(new URL(url), body, request.maxResultBytes)).pipe(
-    Effect.timeout(request.timeout),
-    Effect.map(parseQueryOutput),
-    Effect.catchAll(
-      (error): Effect.Effect<QueryOutput> =>
-        Effect.succeed(
-          error._tag === "TimeoutException"
-            ? failed(`failed to execute query request: Post "${url}": context deadline exceeded`)
-            : error._tag === "AnswerTooLarge"
-              ? failed(`failed to read query response: larger than ${error.limit} bytes`)
-              : failed(`failed to execute query request: Post "${url}": ${transportMessage(error.cause, endpoint)}`)
-        )
-    )
-  )
-}
+): Effect.Effect<QueryOutput> =>
+  Effect.async<QueryOutput>((resume) => {
+    const cancel = run(transport, endpoint, request, (output) => resume(Effect.succeed(output)))
+    return Effect.sync(cancel)
+  })

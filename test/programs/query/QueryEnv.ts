@@ -6,9 +6,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpServer } from "@effect/platform"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Option, Schedule, type Scope, Stream } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Effect, Layer, Option, Schedule, type Scope, Stream } from "effect"
 import type { Bot } from "../../../src/domain/Bot.ts"
 import { Bucket } from "../../../src/domain/Buckets.ts"
 import type { Pod } from "../../../src/domain/Kube.ts"
@@ -114,16 +113,24 @@ const fetchAnswer = (url: string, init?: RequestInit): Effect.Effect<Answer> =>
     return { status: response.status, contentType: response.headers.get("content-type"), text, json }
   })
 
-/** Builds the QueryServer over the world and serves it on a loopback port for the scope. */
+/** Builds the QueryServer over the world and serves its Node listener on a loopback port for the scope. */
 export const serve = (overrides: Partial<QuerySettings.QuerySettings> = {}) =>
   Effect.gen(function* () {
     const botPods = yield* botPodInformer
     yield* botPods.synced
     const server = yield* QueryServer.make({ settings: { ...settings, ...overrides }, botPods })
-    const context = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
-    yield* QueryServer.serve(server.app).pipe(Effect.provide(context))
-    const address = Context.get(context, HttpServer.HttpServer).address
-    const port = address._tag === "TcpAddress" ? address.port : 0
+    const node = yield* Effect.acquireRelease(
+      Effect.async<Server>((resume) => {
+        const s = createServer(server.listener(() => undefined))
+        s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+      }),
+      (s) =>
+        Effect.async<void>((resume) => {
+          s.closeAllConnections()
+          s.close(() => resume(Effect.void))
+        })
+    )
+    const port = (node.address() as AddressInfo).port
     const url = `http://127.0.0.1:${port}`
     const served: Served = {
       server,
@@ -142,6 +149,8 @@ export const serve = (overrides: Partial<QuerySettings.QuerySettings> = {}) =>
 
 export interface BotQueryServer {
   readonly port: number
+  /** TCP connections accepted so far. */
+  readonly connections: () => number
   /** Requests seen: method, path, query-string params, body. */
   readonly seen: ReadonlyArray<{
     readonly method: string
@@ -161,6 +170,7 @@ export const botQueryServer = (
 ): Effect.Effect<BotQueryServer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const seen: Array<BotQueryServer["seen"][number]> = []
+    let connections = 0
     const server = yield* Effect.acquireRelease(
       Effect.async<Server>((resume) => {
         const s = createServer((req, res) => {
@@ -186,6 +196,10 @@ export const botQueryServer = (
             }
           })
         })
+        s.on("connection", () => {
+          connections++
+        })
+        s.keepAliveTimeout = 60_000
         s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
       }),
       (s) =>
@@ -194,7 +208,7 @@ export const botQueryServer = (
           s.close(() => resume(Effect.void))
         })
     )
-    return { port: (server.address() as AddressInfo).port, seen }
+    return { port: (server.address() as AddressInfo).port, connections: () => connections, seen }
   })
 
 /**

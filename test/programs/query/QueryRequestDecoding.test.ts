@@ -6,7 +6,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import fc from "fast-check"
 import { parseQueryOutput } from "../../../src/programs/query/QueryOutput.ts"
-import { decodeQueryRequest, foldName, quoteChar } from "../../../src/programs/query/QueryRequestDecoding.ts"
+import {
+  decodeQueryRequest,
+  foldName,
+  goDecodeQueryRequest,
+  goUnmarshalSyntaxError,
+  parsedAsGo,
+  quoteChar
+} from "../../../src/programs/query/QueryRequestDecoding.ts"
 import { bot, putBot, putSchedule, serve, world } from "./QueryEnv.ts"
 
 const encode = (text: string) => new TextEncoder().encode(text)
@@ -121,6 +128,75 @@ describe("Go-compatible request decoding", () => {
     expect(parseQueryOutput(encode('{"status":"ok"} x')).error).toBe(
       'failed to parse query response: invalid character \'x\' after top-level value (body: {"status":"ok"} x)'
     )
+  })
+})
+
+/** A member of a request object: a field's name, spelt as it is or otherwise, with a value of any type. */
+const requestMember = fc.tuple(
+  fc.oneof(
+    fc.constantFrom("bot_id", "query_path", "params", "timeout_sec", "BOT_ID", "Query_Path", "pa\\u0072ams", "other"),
+    fc.string({ maxLength: 8 })
+  ),
+  fc.oneof(
+    fc.constantFrom('"b"', '"/p"', "null", "1", "1.0", "1e2", "-3", "true", "[]", '{"x":1}', '{"y":"z"}', '"a\\"b"'),
+    fc.json({ maxDepth: 2 })
+  )
+)
+
+const renderMembers = (members: ReadonlyArray<readonly [string, string]>) =>
+  members.map(([k, v]) => `${JSON.stringify(k).replace(/\\\\/g, "\\")}:${v}`)
+
+/**
+ * Request objects with repeated, re-spelt and null fields: most start as a request the fast path takes
+ * (`bot_id` and `query_path` strings, `params` an object) and add members that may change what Go decodes.
+ */
+const trickyRequests = fc.oneof(
+  fc
+    .tuple(fc.array(requestMember, { maxLength: 3 }), fc.array(requestMember, { maxLength: 3 }))
+    .map(
+      ([before, after]) =>
+        `{${[...renderMembers(before), '"bot_id":"a","query_path":"/p","params":{"s":"x"}', ...renderMembers(after)].join(",")}}`
+    ),
+  fc.array(requestMember, { maxLength: 6 }).map((members) => `{${renderMembers(members).join(",")}}`),
+  fc.json({ maxDepth: 3 }),
+  fc.string({ maxLength: 40 })
+)
+
+describe("fast paths agree with Go's rules", () => {
+  it("decodeQueryRequest (JSON.parse for the common request) equals goDecodeQueryRequest on any body", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(trickyRequests, fc.constant('{"bot_id":"a","query_path":"/p","params":{"s":"x"}}')),
+        (text) => {
+          expect(decodeQueryRequest(encode(text))).toEqual(goDecodeQueryRequest(encode(text)))
+        }
+      ),
+      { numRuns: 3000 }
+    )
+  })
+
+  it("a bot's answer is parsed by JSON.parse exactly when Go's scanner accepts it, to the same value", () => {
+    const answers = fc.oneof(
+      fc.json({ maxDepth: 4 }),
+      fc.json({ maxDepth: 2 }).map((j) => `${j} x`),
+      fc.string({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b).toString("latin1"))
+    )
+    fc.assert(
+      fc.property(answers, (text) => {
+        const bytes = encode(text)
+        const parsed = parsedAsGo(bytes, new TextDecoder().decode(bytes))
+        expect(parsed === undefined).toBe(goUnmarshalSyntaxError(bytes) !== undefined)
+        if (parsed !== undefined) expect(parsed.value).toEqual(JSON.parse(new TextDecoder().decode(bytes)))
+      }),
+      { numRuns: 3000 }
+    )
+  })
+
+  it("an answer nested deeper than Go's limit is refused even where JSON.parse would read it", () => {
+    const deep = `${"[".repeat(10_001)}${"]".repeat(10_001)}`
+    expect(parsedAsGo(encode(deep), deep)).toBeUndefined()
+    expect(parseQueryOutput(encode(deep)).error).toMatch(/^failed to parse query response: /)
   })
 })
 

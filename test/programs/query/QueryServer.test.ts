@@ -154,6 +154,50 @@ describe("QueryServer (the0 server_test cases)", () => {
     }).pipe(Effect.provide(world))
   )
 
+  it.scopedLive("a bot with a ready Pod is answered from the Pod cache: the store is not read (even when down)", () =>
+    Effect.gen(function* () {
+      yield* realtimeBot({ "/price": () => 7 })
+      const { post } = yield* serve()
+      const body = JSON.stringify({ bot_id: "bot-123", query_path: "/price" })
+      yield* eventually(
+        Effect.filterOrFail(
+          post(body),
+          (a) => a.status === 200,
+          () => "not yet routed"
+        )
+      )
+      yield* (yield* MemoryBotStore).setDown(true)
+      const answer = yield* post(body)
+      expect(answer.status).toBe(200)
+      expect(answer.json.data).toBe(7)
+      const unknown = yield* post(JSON.stringify({ bot_id: "bot-999", query_path: "/price" }))
+      expect(unknown.status).toBe(503)
+    }).pipe(Effect.provide(world))
+  )
+
+  it.scopedLive("the proxy keeps its connections to a bot: 5 rounds of 20 concurrent queries open 20 at most", () =>
+    Effect.gen(function* () {
+      const sdk = yield* realtimeBot({ "/price": () => 1 })
+      const { post } = yield* serve()
+      const body = JSON.stringify({ bot_id: "bot-123", query_path: "/price" })
+      yield* eventually(
+        Effect.filterOrFail(
+          post(body),
+          (a) => a.status === 200,
+          () => "not yet routed"
+        )
+      )
+      for (let round = 0; round < 5; round++) {
+        const answers = yield* Effect.all(
+          Array.from({ length: 20 }, () => post(body)),
+          { concurrency: "unbounded" }
+        )
+        expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 200))
+      }
+      expect(sdk.connections()).toBeLessThanOrEqual(20)
+    }).pipe(Effect.provide(world))
+  )
+
   it.scopedLive("a path without / is normalised; params and timeout_sec pass through to the bot", () =>
     Effect.gen(function* () {
       const sdk = yield* realtimeBot({ "/price": (params) => params })
