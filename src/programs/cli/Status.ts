@@ -1,11 +1,12 @@
 /**
  * `the0-runtime status [--bot ID] [--output table|json] [--all]`: what runs, what fails and why, the schedules'
- * runs, the leader and the roll-out, read once from the cluster and the store with the controller's connection
- * options (docs/operations.md, "`the0-runtime status`"). Exits 1 when either cannot be read.
+ * runs, the leader, where event ingest stands and the roll-out, read once from the cluster, the store and NATS with
+ * the controller's connection options (docs/operations.md, "`the0-runtime status`"). Exits 1 when either cannot be read.
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import type { BotStore } from "../../services/BotStore.ts"
+import type { EventBus } from "../../services/EventBus.ts"
 import type { KubeApi } from "../../services/KubeApi.ts"
 import * as ControllerSettings from "../controller/ControllerSettings.ts"
 import { gather, gatherBot, type StatusTarget } from "../status/Gather.ts"
@@ -20,7 +21,11 @@ export interface StatusBackendSettings {
   readonly kubeBurst: number
 }
 
-export type StatusBackends = (settings: StatusBackendSettings) => Layer.Layer<KubeApi | BotStore, unknown>
+export interface StatusBackends {
+  readonly cluster: (settings: StatusBackendSettings) => Layer.Layer<KubeApi | BotStore, unknown>
+  /** The event bus at `--nats-url`, asked only where ingest stands. */
+  readonly events: (natsUrl: string) => Layer.Layer<EventBus, unknown>
+}
 
 const d = ControllerSettings.defaults
 
@@ -35,6 +40,7 @@ const options = {
   namespace: text("namespace", "NAMESPACE", d.manifest.namespace, "Namespace of bot Pods and CronJobs"),
   leaseName: text("lease-name", "LEASE_NAME", d.leaderElection.leaseName, "Lease used for leader election"),
   mongoUri: text("mongo-uri", "MONGO_URI", "mongodb://localhost:27017", "MongoDB connection string"),
+  natsUrl: text("nats-url", "NATS_URL", "", "NATS server URL(s), to show where event ingest stands; empty: not shown"),
   kubeconfig: text("kubeconfig", "KUBECONFIG", "", "kubeconfig outside a cluster; empty: the Pod's service account"),
   kubeQps: integer("kube-qps", "KUBE_QPS", kubeRateDefaults.qps, "Client-side rate limit of Kubernetes API requests"),
   kubeBurst: integer("kube-burst", "KUBE_BURST", kubeRateDefaults.burst, "Burst of that rate limit")
@@ -51,7 +57,11 @@ const detail = (error: unknown): string => (error instanceof Error ? error.messa
 
 export const command = (backends: StatusBackends) =>
   Command.make("status", options, (input) => {
-    const target: StatusTarget = { namespace: input.namespace, leaseName: input.leaseName }
+    const target: StatusTarget = {
+      namespace: input.namespace,
+      leaseName: input.leaseName,
+      ...(input.natsUrl === "" ? {} : { events: backends.events(input.natsUrl) })
+    }
     const json = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
     const shown = Option.match(input.bot, {
       onNone: () =>
@@ -64,7 +74,7 @@ export const command = (backends: StatusBackends) =>
         )
     })
     return shown.pipe(
-      Effect.provide(backends(input)),
+      Effect.provide(backends.cluster(input)),
       Effect.catchAll((error) =>
         Console.error(`status: cannot read the cluster or the store: ${detail(error)}`).pipe(
           Effect.andThen(

@@ -2,13 +2,15 @@
  * What `the0-runtime status` reports (docs/operations.md, "`the0-runtime status`"), as a pure function of what it
  * read: the enabled documents, the controllers' Pods and CronJobs and the leader-election Lease. Which bots run,
  * which start, which fail and why (the Pod's phase, its containers' waiting and terminated reasons, restarts),
- * each schedule's last and next run, the leader, and the roll-out the Pods show.
+ * each schedule's last and next run, the leader, event ingest's position in the NATS stream, and the roll-out the
+ * Pods show.
  */
-import { Either } from "effect"
+import { Either, Option } from "effect"
 import type { Bot, BotSchedule } from "../../domain/Bot.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import type { ContainerStatus, CronJob, Lease, Pod } from "../../domain/Kube.ts"
 import { Annotation, Label } from "../../domain/Labels.ts"
+import type { ConsumerState, StreamInfo } from "../../services/EventBus.ts"
 import { documentHash } from "../controller/OwnedKinds.ts"
 import { madeByThe0 } from "../controller/Plan.ts"
 import { nextExecutionTime } from "../manifests/Cron.ts"
@@ -24,6 +26,10 @@ export interface StatusInput {
   /** The schedule controller's CronJobs. */
   readonly cronJobs: ReadonlyArray<CronJob>
   readonly lease: Lease | undefined
+  /** Ingest's durable consumer and its stream, or why they could not be read; absent when NATS was not given. */
+  readonly ingest?:
+    | { readonly stream: Option.Option<StreamInfo>; readonly consumer: Option.Option<ConsumerState> }
+    | { readonly unavailable: string }
 }
 
 export interface ContainerView {
@@ -109,11 +115,32 @@ export interface LeaderStatus {
   readonly held: boolean
 }
 
+/**
+ * - not-configured: no NATS URL was given;
+ * - unavailable: NATS could not be asked (`reason`);
+ * - no-stream: the stream the0's API publishes into does not exist;
+ * - no-consumer: no replica has consumed it yet;
+ * - reading: the consumer's position, `behind` the events of the stream not acked yet.
+ */
+export type IngestStatus =
+  | { readonly state: "not-configured" | "no-stream" | "no-consumer" }
+  | { readonly state: "unavailable"; readonly reason: string }
+  | {
+      readonly state: "reading"
+      readonly lastSequence: number
+      readonly ackFloor: number
+      /** Events published and not yet applied (acked). */
+      readonly behind: number
+      /** Of those, events not delivered to any replica yet. */
+      readonly undelivered: number
+    }
+
 export interface StatusReport {
   readonly at: string
   readonly namespace: string
   /** Absent: no Lease, no replica has ever led. */
   readonly leader?: LeaderStatus
+  readonly ingest: IngestStatus
   readonly bots: {
     readonly desired: number
     readonly counts: Readonly<Record<BotState, number>>
@@ -382,6 +409,22 @@ const documents = <D extends Bot>(results: ReadonlyArray<Either.Either<D, Docume
 const byId = <A extends { readonly id: string }>(items: ReadonlyArray<A>) =>
   [...items].sort((a, b) => a.id.localeCompare(b.id))
 
+const ingestStatus = (ingest: StatusInput["ingest"]): IngestStatus => {
+  if (ingest === undefined) return { state: "not-configured" }
+  if ("unavailable" in ingest) return { state: "unavailable", reason: ingest.unavailable }
+  if (Option.isNone(ingest.stream)) return { state: "no-stream" }
+  if (Option.isNone(ingest.consumer)) return { state: "no-consumer" }
+  const { lastSequence } = ingest.stream.value
+  const { ackFloor, pending } = ingest.consumer.value
+  return {
+    state: "reading",
+    lastSequence,
+    ackFloor,
+    behind: Math.max(0, lastSequence - ackFloor),
+    undelivered: pending
+  }
+}
+
 export const report = (input: StatusInput): StatusReport => {
   const bots = documents(input.bots)
   const podsOf = byLabel(input.pods, Label.botId)
@@ -423,6 +466,7 @@ export const report = (input: StatusInput): StatusReport => {
     at: new Date(input.now).toISOString(),
     namespace: input.namespace,
     ...(input.lease === undefined ? {} : { leader: leaderStatus(input.lease, input.now) }),
+    ingest: ingestStatus(input.ingest),
     bots: {
       desired: bots.decoded.size + [...bots.invalid.keys()].filter((id) => !bots.decoded.has(id)).length,
       counts: count(botStates, botItems),

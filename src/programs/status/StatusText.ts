@@ -2,7 +2,7 @@
  * The human screen of `the0-runtime status` (docs/operations.md, "`the0-runtime status`"): a summary, then tables
  * of the bots and schedules that need a look (every one with `all`); `--output json` prints the report instead.
  */
-import type { BotStatus, BotStory, ContainerView, ScheduleStatus, StatusReport } from "./StatusReport.ts"
+import type { BotStatus, BotStory, ContainerView, IngestStatus, ScheduleStatus, StatusReport } from "./StatusReport.ts"
 
 /** Columns padded to their widest cell; the last column is not padded. */
 const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
@@ -38,6 +38,23 @@ const leaderLine = (report: StatusReport, now: number): string => {
   return leader.held
     ? `${leader.holder} (${renewed})`
     : `none: ${leader.holder} held Lease ${leader.lease} but has not renewed it (${renewed}, duration ${leader.leaseDurationSeconds ?? "?"}s)`
+}
+
+const ingestLine = (ingest: IngestStatus): string => {
+  switch (ingest.state) {
+    case "not-configured":
+      return "not shown (no --nats-url)"
+    case "unavailable":
+      return `NATS cannot say: ${ingest.reason}`
+    case "no-stream":
+      return "no THE0_EVENTS stream: the0's API has not published yet"
+    case "no-consumer":
+      return "no replica has consumed THE0_EVENTS yet"
+    case "reading":
+      return ingest.behind === 0
+        ? `caught up (sequence ${ingest.lastSequence})`
+        : `${ingest.behind} events behind (${ingest.undelivered} not delivered yet; applied through ${ingest.ackFloor} of ${ingest.lastSequence})`
+  }
 }
 
 const countsLine = (counts: Readonly<Record<string, number>>, desired: number): string =>
@@ -82,6 +99,7 @@ export const renderReport = (report: StatusReport, options: { readonly all: bool
     [
       ["Namespace", report.namespace],
       ["Leader", leaderLine(report, now)],
+      ["Ingest", ingestLine(report.ingest)],
       ["Bots", countsLine(report.bots.counts, report.bots.desired)],
       ["Schedules", countsLine(report.schedules.counts, report.schedules.desired)],
       ["Roll-out", rolling]

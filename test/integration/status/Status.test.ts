@@ -39,7 +39,12 @@ const cli = (args: ReadonlyArray<string>) =>
       )
   )
 
-const backends = statusBackends({ mongoUri: env.MONGO_URI, kubeconfig: env.KUBECONFIG, kubeQps: 50, kubeBurst: 100 })
+const backends = statusBackends.cluster({
+  mongoUri: env.MONGO_URI,
+  kubeconfig: env.KUBECONFIG,
+  kubeQps: 50,
+  kubeBurst: 100
+})
 
 describe("the0-runtime status on the testbed", () => {
   it.live("a bot whose Pod cannot start is failing, with the kubelet's reason", () =>
@@ -92,6 +97,11 @@ describe("the0-runtime status on the testbed", () => {
       const json = yield* cli(["--namespace", namespace, "--bot", id, "-o", "json"])
       expect(json.code, json.stderr).toBe(0)
       expect(JSON.parse(json.stdout)).toMatchObject({ id, status: { state: "failing" } })
+
+      // NATS answers where ingest stands, whatever other tests left in the stream
+      const withIngest = yield* cli(["--namespace", namespace, "--nats-url", env.NATS_URL, "-o", "json"])
+      expect(withIngest.code, withIngest.stderr).toBe(0)
+      expect(["no-stream", "no-consumer", "reading"]).toContain(JSON.parse(withIngest.stdout).ingest.state)
     }).pipe(Effect.provide(backends), Effect.scoped)
   )
 })

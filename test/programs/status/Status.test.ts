@@ -3,17 +3,21 @@
  * election takes the Lease; the simulated kubelet and status patches then put them in the states an operator meets.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { eventsStream, Subject } from "../../../src/domain/BotEvent.ts"
 import type { ContainerStatus, PodStatus } from "../../../src/domain/Kube.ts"
 import { Annotation } from "../../../src/domain/Labels.ts"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
+import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { SimulatedKubelet } from "../../../src/layers/memory/MemoryKubelet.ts"
 import * as Controller from "../../../src/programs/controller/Controller.ts"
 import * as LeaderElection from "../../../src/programs/controller/LeaderElection.ts"
 import { botPods, scheduleCronJobs } from "../../../src/programs/controller/OwnedKinds.ts"
+import { durableName } from "../../../src/programs/ingest/EventIngest.ts"
 import { gather, gatherBot } from "../../../src/programs/status/Gather.ts"
 import type { StatusReport } from "../../../src/programs/status/StatusReport.ts"
+import { EventBus } from "../../../src/services/EventBus.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
 import { bot, ns, putBot, putSchedule, schedule, settings, settle, world } from "../controller/ControllerEnv.ts"
 
@@ -173,6 +177,38 @@ describe("status", () => {
       expect((yield* gather(target)).leader).toMatchObject({ holder: "replica-b", held: true })
       yield* TestClock.adjust("2 seconds")
       expect((yield* gather(target)).leader).toMatchObject({ holder: "replica-b", held: false })
+    }).pipe(Effect.provide(world()))
+  )
+
+  it.scoped("where event ingest stands in the NATS stream, or why NATS cannot say", () =>
+    Effect.gen(function* () {
+      const bus = yield* MemoryEventBus.make
+      const events = Layer.succeed(EventBus, bus)
+      const ingest = (layer: Layer.Layer<EventBus, unknown>) =>
+        Effect.map(gather({ ...target, events: layer }), (r) => r.ingest)
+      expect((yield* gather(target)).ingest).toEqual({ state: "not-configured" })
+      expect(yield* ingest(events)).toEqual({ state: "no-stream" })
+      yield* bus.ensureStream({ name: eventsStream, subjects: ["the0.bot.*"] })
+      for (const id of ["a", "b", "c"]) yield* bus.publish(Subject.botCreated, new TextEncoder().encode(id))
+      expect(yield* ingest(events)).toEqual({ state: "no-consumer" })
+      const delivered = yield* bus
+        .consume({ stream: eventsStream, durable: durableName })
+        .pipe(Stream.take(2), Stream.runCollect)
+      yield* Chunk.unsafeHead(delivered).ack
+      expect(yield* ingest(events)).toEqual({
+        state: "reading",
+        lastSequence: 3,
+        ackFloor: 1,
+        behind: 2,
+        undelivered: 1
+      })
+      expect(yield* ingest(Layer.fail(new Error("connection refused")))).toEqual({
+        state: "unavailable",
+        reason: "connection refused"
+      })
+      const silent = yield* Effect.fork(ingest(Layer.effect(EventBus, Effect.never)))
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* Fiber.join(silent)).toEqual({ state: "unavailable", reason: "no answer within 5 seconds" })
     }).pipe(Effect.provide(world()))
   )
 

@@ -3,13 +3,16 @@ import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { eventsStream, Subject } from "../../../src/domain/BotEvent.ts"
 import type { PodStatus } from "../../../src/domain/Kube.ts"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
+import * as MemoryEventBus from "../../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import * as Status from "../../../src/programs/cli/Status.ts"
 import * as Controller from "../../../src/programs/controller/Controller.ts"
 import { botPods } from "../../../src/programs/controller/OwnedKinds.ts"
 import { BotStore } from "../../../src/services/BotStore.ts"
+import { EventBus } from "../../../src/services/EventBus.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
 import { bot, ns, putBot, settings, settle, world } from "../controller/ControllerEnv.ts"
 
@@ -17,13 +20,20 @@ import { bot, ns, putBot, settings, settle, world } from "../controller/Controll
 const status = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     // the live backends log as they connect
+    const bus = yield* MemoryEventBus.make
+    yield* bus.ensureStream({ name: eventsStream, subjects: ["the0.bot.*"] })
+    yield* bus.publish(Subject.botCreated, new TextEncoder().encode("{}"))
     const backends = Layer.mergeAll(
       Layer.succeed(KubeApi, yield* KubeApi),
       Layer.succeed(BotStore, yield* BotStore),
       Layer.effectDiscard(Effect.logInfo("connected to MongoDB").pipe(Effect.andThen(Effect.logWarning("slow store"))))
     )
     const cli = Command.run(
-      Command.make("the0-runtime").pipe(Command.withSubcommands([Status.command(() => backends)])),
+      Command.make("the0-runtime").pipe(
+        Command.withSubcommands([
+          Status.command({ cluster: () => backends, events: () => Layer.succeed(EventBus, bus) })
+        ])
+      ),
       {
         name: "the0-runtime",
         version: "test"
@@ -77,6 +87,10 @@ describe("the0-runtime status", () => {
       const shown = yield* status([])
       expect(shown.code).toBeUndefined()
       expect(shown.stdout).toMatch(/Bots\s+2 desired, 1 running, 1 failing/)
+      expect(shown.stdout).toMatch(/Ingest\s+not shown \(no --nats-url\)/)
+      expect((yield* status(["--nats-url", "nats://bus"])).stdout).toMatch(
+        /Ingest\s+no replica has consumed THE0_EVENTS yet/
+      )
       expect(shown.stdout).toMatch(/crashing\s+failing\s+bot-crashing\s+Running\s+4\s+bot: CrashLoopBackOff/)
       expect(shown.stdout).not.toMatch(/^healthy/m)
       expect((yield* status(["--all"])).stdout).toMatch(/^healthy\s+running\s+bot-healthy/m)
