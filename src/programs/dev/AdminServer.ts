@@ -13,11 +13,11 @@
  * It belongs to the user who started `dev` (README.md, "Dev mode"): every request needs `Authorization: Bearer
  * <token>` (the token in `<data dir>/admin-token`, AdminToken.ts), a `Host` (and `Origin`, when sent) naming this
  * server (HostGuard.ts), and a body only as `application/json`; otherwise 403 naming the reason. Bodies are capped
- * and checked as AdminInput.ts says.
+ * and checked as AdminInput.ts says; a body over the cap is answered 413 with a lingering close (`linger`).
  */
-import { createServer } from "node:http"
+import { createServer, IncomingMessage } from "node:http"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Either, Layer } from "effect"
 import { type AllowedHosts, allowedHosts, hostProblem } from "../HostGuard.ts"
 import { bearerMatches, declaredLength } from "../query/QueryLimits.ts"
@@ -37,6 +37,40 @@ const tooLarge = () =>
     message: `the request body is larger than ${AdminInput.maxBodyBytes} bytes (64 MiB)`
   })
 
+/** How long, at most, and how many more bytes a connection answered 413 is read before it is closed. */
+const lingerMillis = 2000
+const lingerBytes = 16 * 1024 * 1024
+
+/**
+ * A lingering close (docs/operations.md, "Dev mode"): the rest of the body is read and thrown away, and once the
+ * answer has gone the connection is only half-closed; it is closed when the client has closed its side, or after
+ * `lingerMillis` or `lingerBytes` more. Closing a socket with unread data makes the kernel send a reset, which can
+ * reach the client before it has read the answer.
+ */
+const linger = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.sync(() => {
+    const incoming: unknown = NodeHttpServerRequest.toIncomingMessage(request)
+    if (!(incoming instanceof IncomingMessage)) return
+    const socket = incoming.socket
+    let read = 0
+    const close = () => {
+      clearTimeout(timer)
+      socket.destroy()
+    }
+    const timer = setTimeout(close, lingerMillis)
+    timer.unref()
+    socket.on("data", (chunk: Buffer) => {
+      read += chunk.length
+      if (read > lingerBytes) close()
+    })
+    socket.once("end", close)
+    incoming.resume()
+    // Node closes a `Connection: close` socket with destroySoon once the answer is written: end it only, reading on
+    socket.destroySoon = () => {
+      socket.end()
+    }
+  })
+
 const check = <A>(result: Either.Either<A, string>) =>
   Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(bad(result.left))
 
@@ -44,8 +78,9 @@ const check = <A>(result: Either.Either<A, string>) =>
 const body = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const bytes = yield* readBody(request, AdminInput.maxBodyBytes, false).pipe(
+    Effect.catchTag("BodyTooLarge", () => Effect.zipRight(linger(request), Effect.fail(tooLarge()))),
     Effect.mapError((error) =>
-      error._tag === "BodyTooLarge" ? tooLarge() : bad(`cannot read the request body: ${error.message}`)
+      error._tag === "AdminError" ? error : bad(`cannot read the request body: ${error.message}`)
     )
   )
   return yield* check(AdminInput.parseBody(new TextDecoder().decode(bytes)))
@@ -104,7 +139,7 @@ const guarded = <E, R>(
     if (problem !== undefined) return Effect.succeed(json({ error: problem }, 403))
     const length = declaredLength(request.headers["content-length"])
     if (length !== undefined && length > AdminInput.maxBodyBytes)
-      return Effect.succeed(json({ error: tooLarge().message }, 413, { connection: "close" }))
+      return Effect.as(linger(request), json({ error: tooLarge().message }, 413, { connection: "close" }))
     return app
   })
 
