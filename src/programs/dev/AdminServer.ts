@@ -42,7 +42,7 @@ const lingerMillis = 2000
 const lingerBytes = 16 * 1024 * 1024
 
 /**
- * A lingering close (docs/operations.md, "Dev mode"): the rest of the body is read and thrown away, and once the
+ * A lingering close (README.md, "Dev mode", Limits): the rest of the body is read and thrown away, and once the
  * answer has gone the connection is only half-closed; it is closed when the client has closed its side, or after
  * `lingerMillis` or `lingerBytes` more. Closing a socket with unread data makes the kernel send a reset, which can
  * reach the client before it has read the answer.
