@@ -1,12 +1,13 @@
 /**
  * The QueryServer as its own process, for bench/query/realtime-proxy.ts: what `controller` serves on :9477 (the
  * same `QueryServer.layer`), on the memory BotStore and cluster, with `bots` bot documents and as many Running bot
- * Pods in the informer's cache, every Pod's query container at `127.0.0.1:<bot port>`. Prints `listening <port>`
- * once it answers.
+ * Pods in the informer's cache, every Pod's query container at `127.0.0.1:<bot port>`. Prints what resolving a bot
+ * costs, in µs, from the Pod cache (what a realtime query does) and from the store (what a query without a ready Pod
+ * does), as `resolution <Pod cache> <store>`, then `listening <port>` once it answers.
  *
  *   npx tsx bench/query/query-server-process.ts <bot port> <bots> <port>
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Label, ManagedBy } from "../../src/domain/Labels.ts"
 import * as MemoryBotStore from "../../src/layers/memory/MemoryBotStore.ts"
 import * as MemoryKubeApi from "../../src/layers/memory/MemoryKubeApi.ts"
@@ -15,6 +16,7 @@ import * as MemoryObjectStore from "../../src/layers/memory/MemoryObjectStore.ts
 import * as Informer from "../../src/programs/controller/Informer.ts"
 import { Metrics } from "../../src/programs/Metrics.ts"
 import { botPod } from "../../src/programs/manifests/BotPod.ts"
+import * as BotResolver from "../../src/programs/query/BotResolver.ts"
 import * as QueryServer from "../../src/programs/query/QueryServer.ts"
 import * as QuerySettings from "../../src/programs/query/QuerySettings.ts"
 import { BotStore } from "../../src/services/BotStore.ts"
@@ -73,6 +75,16 @@ const main = Effect.gen(function* () {
     indexLabels: [Label.botId]
   })
   yield* botPods.synced
+  const lookups = 20_000
+  const ids = Array.from({ length: lookups }, (_, i) => benchBotId((i * 7919) % bots))
+  let begun = performance.now()
+  for (const id of ids) if (Option.isNone(BotResolver.realtimeEndpoint(botPods, id))) return yield* Effect.die(id)
+  const podCache = ((performance.now() - begun) * 1000) / lookups
+  const store = yield* BotStore
+  begun = performance.now()
+  for (const id of ids) yield* Effect.orDie(BotResolver.resolve(store, id))
+  const storeRead = ((performance.now() - begun) * 1000) / lookups
+  yield* Effect.sync(() => console.log(`resolution ${podCache.toFixed(2)} ${storeRead.toFixed(2)}`))
   const served = yield* Layer.build(QueryServer.layer({ settings, botPods }))
   yield* Effect.sync(() => console.log(`listening ${port}`))
   yield* Effect.never

@@ -64,6 +64,8 @@ const cpuSeconds = (pid: number): number => {
 }
 
 const children: Array<ChildProcess> = []
+/** What query-server-process.ts measured of resolution: Pod cache and store, per lookup. */
+const resolutionLines = new Map<ChildProcess, string>()
 /** Directories removed at the end. */
 const temporary: Array<string> = []
 
@@ -76,6 +78,8 @@ const start = (command: string, args: ReadonlyArray<string>, ready: RegExp, env 
     let err = ""
     child.stdout?.on("data", (chunk: Buffer) => {
       out += chunk.toString()
+      const resolution = /resolution ([\d.]+) ([\d.]+)/.exec(out)
+      if (resolution !== null) resolutionLines.set(child, `${resolution[1]} µs | ${resolution[2]} µs`)
       if (ready.test(out)) resolve(child)
     })
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -182,7 +186,7 @@ const queryServer = async (entry: string, botPort: number, bots: number) => {
     [...nodeFlags, entry, String(botPort), String(bots), String(port)],
     /listening \d+/
   )
-  return { child, port }
+  return { child, port, resolution: resolutionLines.get(child) ?? "" }
 }
 
 interface Phase {
@@ -473,8 +477,10 @@ const devMode = async () => {
 const resolutionFlatness = async (entry: string, counts: ReadonlyArray<number>) => {
   const bot = await botServer()
   console.log(`\n## our QueryServer by number of bots, queries spread over every bot (${concurrency} concurrent)\n`)
-  console.log(`| bots | req/s | p50 | p99 | server CPU/request | errors |`)
-  console.log("|---|---|---|---|---|---|")
+  console.log(
+    "| bots | req/s | p50 | p99 | server CPU/request | errors | resolution from the Pod cache | from the store (queries without a ready Pod) |"
+  )
+  console.log("|---|---|---|---|---|---|---|---|")
   for (const bots of counts) {
     const server = await queryServer(entry, bot.port, bots)
     const bodies = Array.from({ length: bots }, (_, i) => queryBody(`bench-bot-${i}`, "/price"))
@@ -487,7 +493,7 @@ const resolutionFlatness = async (entry: string, counts: ReadonlyArray<number>) 
     }
     const m = await closedLoop(target, [])
     console.log(
-      `| ${bots} | ${m.rps.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.cpuUs.toFixed(0)} µs | ${m.errors} |`
+      `| ${bots} | ${m.rps.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.cpuUs.toFixed(0)} µs | ${m.errors} | ${server.resolution} |`
     )
     await stop(server.child)
   }
