@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { Bucket } from "../../../src/domain/Buckets.ts"
+import type { Pod } from "../../../src/domain/Kube.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { SimulatedKubelet } from "../../../src/layers/memory/MemoryKubelet.ts"
 import { ObjectStore } from "../../../src/services/ObjectStore.ts"
@@ -18,6 +19,7 @@ import {
   putBot,
   putSchedule,
   queryPods,
+  resultKeyOf,
   results,
   serve,
   simulateQueryPods,
@@ -48,10 +50,12 @@ describe("ephemeral query Jobs", () => {
       Effect.gen(function* () {
         yield* putSchedule(bot("sched-1"))
         const envs: Array<Readonly<Record<string, string>>> = []
+        const keys: Array<string> = []
         const deadlines: Array<number | undefined> = []
         const cluster = yield* MemoryCluster
         yield* simulateQueryPods((pod, env) => {
           envs.push(env)
+          keys.push(resultKeyOf(pod))
           return cluster.direct.list("Job", ns).pipe(
             Effect.tap((jobs) => deadlines.push(...jobs.items.map((job) => job.spec.activeDeadlineSeconds))),
             Effect.zipRight(answerWith({ status: "ok", data: { balance: 42 } })(pod, env))
@@ -69,7 +73,8 @@ describe("ephemeral query Jobs", () => {
         expect(env.QUERY_PATH).toBe("/status")
         expect(env.QUERY_PARAMS).toBe('{"symbol":"BTC"}')
         expect(env.ENTRYPOINT).toBe("query.py")
-        expect(env.QUERY_RESULT_KEY).toMatch(/^sched-1\/\d+-[0-9a-f]{16}\/result\.json$/)
+        expect(env.QUERY_RESULT_KEY).toBeUndefined()
+        expect(keys[0]).toMatch(/^sched-1\/\d+-[0-9a-f]{16}\/result\.json$/)
         // the answer is sent after the cleanup: nothing is left at once
         expect(yield* jobs).toEqual([])
         expect(yield* results).toEqual([])
@@ -147,11 +152,11 @@ describe("ephemeral query Jobs", () => {
     Effect.gen(function* () {
       yield* putSchedule(bot("sched-5"))
       // a Pod that uploads its result and then hangs, never exiting
-      yield* simulateQueryPods((_pod, env) =>
+      yield* simulateQueryPods((pod) =>
         Effect.gen(function* () {
           const objects = yield* ObjectStore
           yield* objects.ensureBucket(Bucket.queryResults)
-          yield* objects.put(Bucket.queryResults, env.QUERY_RESULT_KEY ?? "", new TextEncoder().encode("{}"))
+          yield* objects.put(Bucket.queryResults, resultKeyOf(pod), new TextEncoder().encode("{}"))
         })
       )
       const { post } = yield* serve()
@@ -193,8 +198,8 @@ describe("ephemeral query Jobs", () => {
   it.scopedLive("beyond maxJobsInFlight a query gets 429 at once; slots free when Jobs end", () =>
     Effect.gen(function* () {
       yield* putSchedule(bot("sched-8"))
-      const pending: Array<{ readonly pod: string; readonly env: Readonly<Record<string, string>> }> = []
-      yield* simulateQueryPods((pod, env) => Effect.sync(() => pending.push({ pod: pod.metadata.name, env })))
+      const pending: Array<{ readonly pod: Pod; readonly env: Readonly<Record<string, string>> }> = []
+      yield* simulateQueryPods((pod, env) => Effect.sync(() => pending.push({ pod, env })))
       const { post, server } = yield* serve({ maxJobsInFlight: 2 })
       const first = yield* Effect.fork(post(queryBody("sched-8")))
       const second = yield* Effect.fork(post(queryBody("sched-8")))
@@ -210,11 +215,7 @@ describe("ephemeral query Jobs", () => {
       expect(third.json.error).toBe(
         "too many queries in flight: 2 ephemeral query Jobs are already running on this replica; retry later"
       )
-      for (const p of pending)
-        yield* answerWith({ status: "ok", data: 1 })(
-          { apiVersion: "v1", kind: "Pod", metadata: { name: p.pod }, spec: { containers: [] } },
-          p.env
-        )
+      for (const p of pending) yield* answerWith({ status: "ok", data: 1 })(p.pod, p.env)
       expect((yield* Fiber.join(first)).status).toBe(200)
       expect((yield* Fiber.join(second)).status).toBe(200)
       expect(server.jobsInFlight()).toBe(0)

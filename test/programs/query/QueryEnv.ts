@@ -271,13 +271,19 @@ export const simulateQueryPods = (behaviour: QueryPodBehaviour) =>
       )
   })
 
+/** Where a query Pod's `result` sidecar uploads `result.json`: its `--result-key` argument. */
+export const resultKeyOf = (pod: Pod): string => {
+  const args = pod.spec.initContainers?.find((c) => c.name === "result")?.args ?? []
+  return args[args.indexOf("--result-key") + 1] ?? ""
+}
+
 /** A query Pod that writes `result` to its result key and exits with `exitCode`. */
 export const answerWith =
   (result: unknown, exitCode = 0): QueryPodBehaviour =>
   (pod, env) =>
     Effect.gen(function* () {
       const objects = yield* ObjectStore
-      const key = env.QUERY_RESULT_KEY ?? ""
+      const key = resultKeyOf(pod)
       yield* objects.ensureBucket(Bucket.queryResults)
       const body = typeof result === "string" ? result : JSON.stringify(result)
       yield* objects.put(Bucket.queryResults, key, new TextEncoder().encode(body), { contentType: "application/json" })
