@@ -69,7 +69,9 @@ const playQueryPods = (namespace: string, result: string | undefined) =>
         Stream.runForEach((pod) =>
           Effect.gen(function* () {
             if (result === undefined) return
-            const key = pod.spec.containers[0]?.env?.find((v) => v.name === "QUERY_RESULT_KEY")?.value ?? ""
+            // the key is the result sidecar's `--result-key` argument
+            const args = pod.spec.initContainers?.find((c) => c.name === "result")?.args ?? []
+            const key = args[args.indexOf("--result-key") + 1] ?? ""
             yield* objects.ensureBucket(Bucket.queryResults)
             yield* objects.put(Bucket.queryResults, key, new TextEncoder().encode(result))
             yield* api.patchStatus("Pod", namespace, pod.metadata.name, {
