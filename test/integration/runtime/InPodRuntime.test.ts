@@ -1,26 +1,50 @@
 /**
- * The in-Pod runtime against the testbed's MinIO, through the real CLI (`bin/the0-runtime`), as the Pods run it:
- * a Node bot and a Python bot on the0's SDK (the `the0-sdk` package from PyPI, vendored into the bundle with pip as
- * the0's CLI does), the sync sidecar beside a `--skip-sync` bot container, one-shot queries, the query server, and
- * SIGTERM leading to a clean stop with the final state saved.
+ * The in-Pod runtime against the testbed's MinIO, through the real CLI (`bin/the0-runtime`): a Node bot as the
+ * generated Pods run it (the `restore` init container, the sync sidecar, the bot and query-server containers without
+ * MinIO variables), a Python bot on the0's SDK (the `the0-sdk` package from PyPI, vendored into the bundle with pip
+ * as the0's CLI does) through `execute` on its own (the0's single-container modes), one-shot queries, the query
+ * server, and SIGTERM leading to a clean stop with the final state saved.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   buckets,
+  type Container,
   freePort,
   getJson,
   getObject,
   logRecords,
   pod,
   removeWork,
+  restoreArgs,
   run,
   start,
   storedState,
   uploadFixtureBots,
-  waitFor
+  waitFor,
+  withoutStore
 } from "./support/PodWorld.ts"
+
+/** `daemon sync` as the Pods' `sync` sidecar runs it, for `container`'s volumes. */
+const syncArgs = (container: Container, readinessPort: number) => [
+  "daemon",
+  "sync",
+  "--bot-id",
+  container.env.BOT_ID ?? "",
+  "--state-path",
+  container.dirs.state,
+  "--logs-path",
+  container.dirs.logs,
+  "--readiness-port",
+  String(readinessPort)
+]
+
+const readyz = (port: number) =>
+  fetch(`http://127.0.0.1:${port}/readyz`).then(
+    (r) => r.status,
+    () => 0
+  )
 
 beforeAll(uploadFixtureBots, 120_000)
 afterAll(removeWork)
@@ -36,11 +60,23 @@ describe("in-Pod runtime on MinIO", () => {
       BOT_TYPE: "scheduled",
       IS_SCHEDULED: "true"
     }
+    // as the CronJob's run Pod runs it: restore, the sync sidecar, the bot container without credentials; the
+    // kubelet stops the sidecar once the bot has ended, and its final sync saves the state the next run starts from
     for (const attempt of [1, 2]) {
       const container = pod(`node-sched-${attempt}`, botEnv)
-      const execution = start(["execute", "--skip-query-server"], container.env)
+      const restore = start(restoreArgs(container), container.env)
+      expect(await restore.exit, restore.output()).toBe(0)
+      const readinessPort = await freePort()
+      const sidecar = start(syncArgs(container, readinessPort), container.env)
+      await waitFor(async () => (await readyz(readinessPort)) === 200, "sidecar readiness")
+      const execution = start(
+        ["execute", "--skip-sync", "--skip-query-server", "--skip-download"],
+        withoutStore(container.env)
+      )
       expect(await execution.exit, execution.output()).toBe(0)
       expect(readFileSync(container.env.THE0_DONE_FILE ?? "", "utf8")).toBe("0")
+      sidecar.child.kill("SIGTERM")
+      expect(await sidecar.exit, sidecar.output()).toBe(0)
     }
     expect(await storedState(botEnv.BOT_ID)).toEqual({ runs: 2 })
     const records = await logRecords(botEnv.BOT_ID)
@@ -54,7 +90,7 @@ describe("in-Pod runtime on MinIO", () => {
     for (const record of records) expect(typeof record.timestamp).toBe("string")
   })
 
-  it("a realtime Node bot as its Pod runs it: sidecar, bot container, query server; SIGTERM stops it cleanly", async () => {
+  it("a realtime Node bot as its Pod runs it: restore, sidecar, bot container, query server; SIGTERM stops it cleanly", async () => {
     const botId = `${run}-node-rt`
     const queryPort = await freePort()
     const readinessPort = await freePort()
@@ -68,31 +104,12 @@ describe("in-Pod runtime on MinIO", () => {
       BOT_TYPE: "realtime",
       THE0_QUERY_PORT: String(queryPort)
     })
-    const sidecar = start(
-      [
-        "daemon",
-        "sync",
-        "--bot-id",
-        botId,
-        "--state-path",
-        container.dirs.state,
-        "--logs-path",
-        container.dirs.logs,
-        "--readiness-port",
-        String(readinessPort)
-      ],
-      container.env
-    )
-    await waitFor(
-      async () =>
-        (await fetch(`http://127.0.0.1:${readinessPort}/readyz`).then(
-          (r) => r.status,
-          () => 0
-        )) === 200,
-      "sidecar readiness"
-    )
-    const bot = start(["execute", "--skip-sync", "--skip-query-server"], container.env)
-    const queryServer = start(["execute", "--query-server-only"], container.env)
+    const restore = start(restoreArgs(container), container.env)
+    expect(await restore.exit, restore.output()).toBe(0)
+    const sidecar = start(syncArgs(container, readinessPort), container.env)
+    await waitFor(async () => (await readyz(readinessPort)) === 200, "sidecar readiness")
+    const bot = start(["execute", "--skip-sync", "--skip-query-server", "--skip-download"], withoutStore(container.env))
+    const queryServer = start(["execute", "--query-server-only", "--skip-download"], withoutStore(container.env))
     await waitFor(async () => typeof (await storedState(botId)).ticks === "number", "state in MinIO")
     const answer = await waitFor(
       async () =>

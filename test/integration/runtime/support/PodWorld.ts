@@ -100,6 +100,24 @@ export const pod = (name: string, botEnv: Record<string, string>): Container => 
   }
 }
 
+/** The env of a Pod's `bot` and `query-server` containers: the shared env without any `MINIO_*` variable. */
+export const withoutStore = (env: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("MINIO_")))
+
+/** `daemon restore`, the Pod's `restore` init container, for `container`'s volumes. */
+export const restoreArgs = (container: Container): Array<string> => [
+  "daemon",
+  "restore",
+  "--bot-id",
+  container.env.BOT_ID ?? "",
+  "--code-path",
+  container.dirs.code,
+  "--state-path",
+  container.dirs.state,
+  "--code-file",
+  container.env.CODE_FILE ?? ""
+]
+
 export interface Running {
   readonly child: ChildProcess
   readonly output: () => string
