@@ -83,7 +83,8 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         namespace,
         labelSelector: `${Label.managedBy}=${spec.managedBy}`,
         indexLabels: [spec.idLabel],
-        watchdog: settings.watchdog
+        watchdog: settings.watchdog,
+        ...(spec.keep === undefined ? {} : { keep: spec.keep })
       },
       {
         event: (type, object) => {

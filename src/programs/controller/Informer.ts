@@ -8,13 +8,15 @@ import { Data, Deferred, Duration, Effect, Schedule, type Scope, Stream } from "
 import { type Kind, type KindMap, stripManagedFields, type WatchEventType } from "../../domain/Kube.ts"
 import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
 
-export interface InformerOptions {
+export interface InformerOptions<K extends Kind> {
   readonly namespace: string
   readonly labelSelector: string
   /** Label keys to index objects by, e.g. the bot-id label. */
   readonly indexLabels?: ReadonlyArray<string>
   /** A watch that delivers nothing (not even a bookmark) for this long is restarted from a fresh list. */
   readonly watchdog?: Duration.DurationInput
+  /** What the cache keeps of each object (after `managedFields` are dropped); all of it when absent. */
+  readonly keep?: (object: KindMap[K]) => KindMap[K]
 }
 
 export type CacheEventType = Exclude<WatchEventType, "BOOKMARK">
@@ -55,7 +57,7 @@ const newer = (candidate: string | undefined, current: string | undefined): bool
 
 export const make = <K extends Kind>(
   kind: K,
-  options: InformerOptions,
+  options: InformerOptions<K>,
   hooks: InformerHooks<K> = {}
 ): Effect.Effect<Informer<K>, never, KubeApi | Scope.Scope> =>
   Effect.gen(function* () {
@@ -65,6 +67,7 @@ export const make = <K extends Kind>(
     const index = new Map<string, Map<string, Set<string>>>(indexLabels.map((l) => [l, new Map()]))
     const synced = yield* Deferred.make<void>()
     const watchdog = options.watchdog ?? "90 seconds"
+    const keep = options.keep ?? ((object: KindMap[K]) => object)
 
     const unindex = (object: KindMap[K]) => {
       for (const [label, byValue] of index) {
@@ -87,7 +90,7 @@ export const make = <K extends Kind>(
     let hasSynced = false
     /** Applies a change to the cache; returns the hook to run, if any. */
     const put = (type: CacheEventType, incoming: KindMap[K], notify = true): Effect.Effect<void> => {
-      const object = stripManagedFields(incoming)
+      const object = keep(stripManagedFields(incoming))
       const name = object.metadata.name
       const previous = cache.get(name)
       if (type !== "DELETED" && previous?.metadata.resourceVersion === object.metadata.resourceVersion)

@@ -29,6 +29,8 @@ export interface OwnedKind<K extends "Pod" | "CronJob", D extends Bot> {
   readonly decode: (raw: unknown) => Either.Either<D, DocumentDecodeError>
   /** The object the controller creates for a document: the generated manifest plus the document hash. */
   readonly build: (settings: ManifestSettings, document: D) => Either.Either<KindMap[K], ManifestError>
+  /** What the informer keeps of each observed object (docs/operations.md, "Controller footprint"). */
+  readonly keep?: (object: KindMap[K]) => KindMap[K]
 }
 
 /** Hash of the document alone, to tell a template-only change from a change of the bot. */
@@ -43,6 +45,26 @@ const withDocumentHash = <O extends Pod | CronJob>(object: O, document: Bot): O 
   }
 })
 
+/**
+ * What the controller and the QueryServer read of a bot Pod: its metadata (labels, annotations with the
+ * fingerprints, deletion), its status (phase, IP, container readiness) and its containers' names and ports. The
+ * rest of the spec is ours (its fingerprint is in an annotation) and is most of a Pod's size, so the cache drops it.
+ */
+export const podEssentials = (pod: Pod): Pod => ({
+  apiVersion: pod.apiVersion,
+  kind: pod.kind,
+  metadata: pod.metadata,
+  spec: {
+    containers: pod.spec.containers.map((c) => ({
+      name: c.name,
+      image: c.image,
+      ...(c.ports === undefined ? {} : { ports: c.ports })
+    })),
+    ...(pod.spec.nodeName === undefined ? {} : { nodeName: pod.spec.nodeName })
+  },
+  ...(pod.status === undefined ? {} : { status: pod.status })
+})
+
 export const botPods: OwnedKind<"Pod", Bot> = {
   controller: "bot",
   kind: "Pod",
@@ -54,7 +76,8 @@ export const botPods: OwnedKind<"Pod", Bot> = {
   deleteOptions: {},
   collection: (store) => store.bots,
   decode: decodeBot,
-  build: (settings, document) => Either.map(botPod(settings, document), (pod) => withDocumentHash(pod, document))
+  build: (settings, document) => Either.map(botPod(settings, document), (pod) => withDocumentHash(pod, document)),
+  keep: podEssentials
 }
 
 export const scheduleCronJobs: OwnedKind<"CronJob", BotSchedule> = {

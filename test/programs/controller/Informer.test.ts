@@ -1,10 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Either, Option, TestClock } from "effect"
 import type { Pod } from "../../../src/domain/Kube.ts"
 import * as MemoryKubeApi from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import * as Informer from "../../../src/programs/controller/Informer.ts"
+import { botPods, podEssentials } from "../../../src/programs/controller/OwnedKinds.ts"
+import { defaults as manifestDefaults } from "../../../src/programs/manifests/ManifestSettings.ts"
+import { realtimeEndpoint } from "../../../src/programs/query/BotResolver.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
+import { bot } from "./ControllerEnv.ts"
 
 const ns = "the0"
 const settle = Effect.repeatN(Effect.yieldNow(), 100)
@@ -22,7 +26,7 @@ const names = (informer: Informer.Informer<"Pod">) =>
     .map((p) => p.metadata.name)
     .sort()
 
-const options: Informer.InformerOptions = {
+const options: Informer.InformerOptions<"Pod"> = {
   namespace: ns,
   labelSelector: "managed=yes",
   indexLabels: ["bot"],
@@ -170,6 +174,47 @@ describe("Informer", () => {
       yield* TestClock.adjust("1 second")
       yield* settle
       expect(informer.hasSynced()).toBe(true)
+    }).pipe(Effect.provide(MemoryKubeApi.layer()))
+  )
+
+  it.scoped("a bot Pod's cache keeps what the controller and the QueryServer read, not the rest of its spec", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const built = Either.getOrThrow(botPods.build({ ...manifestDefaults, namespace: ns }, bot("kept")))
+      const queryContainer = built.spec.containers.find((c) => c.ports !== undefined)
+      expect(queryContainer).toBeDefined()
+      expect(built.spec.volumes?.length ?? 0).toBeGreaterThan(0)
+      const informer = yield* Informer.make(
+        "Pod",
+        {
+          namespace: ns,
+          labelSelector: "",
+          indexLabels: Object.keys(built.metadata.labels ?? {}),
+          keep: podEssentials
+        },
+        {}
+      )
+      yield* informer.synced
+      const created = yield* api.create("Pod", ns, built)
+      informer.observeWrite(created)
+      const cached = informer.get(built.metadata.name)
+      expect(cached?.spec.volumes).toBeUndefined()
+      expect(cached?.spec.containers.every((c) => c.env === undefined && c.command === undefined)).toBe(true)
+      expect(cached?.spec.containers.map((c) => [c.name, c.ports])).toEqual(
+        built.spec.containers.map((c) => [c.name, c.ports])
+      )
+      expect(cached?.metadata.annotations).toEqual(created.metadata.annotations)
+      yield* api.patchStatus("Pod", ns, built.metadata.name, {
+        phase: "Running",
+        podIP: "10.1.2.3",
+        containerStatuses: built.spec.containers.map((c) => ({ name: c.name, ready: true, restartCount: 0 }))
+      })
+      yield* settle
+      const watched = informer.get(built.metadata.name)
+      expect(watched?.status?.podIP).toBe("10.1.2.3")
+      expect(watched?.spec.volumes).toBeUndefined()
+      const endpoint = realtimeEndpoint(informer, "kept")
+      expect(Option.map(endpoint, (e) => e.port)).toEqual(Option.some(queryContainer?.ports?.[0]?.containerPort))
     }).pipe(Effect.provide(MemoryKubeApi.layer()))
   )
 })
