@@ -18,16 +18,24 @@ const single = Number(process.argv[2] ?? 5)
 const concurrent = Number(process.argv[3] ?? 20)
 const root = path.resolve(import.meta.dirname, "../..")
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
+/** `count` distinct free ports (all held open at once, so none is handed out twice). */
+const freePorts = async (count: number): Promise<Array<number>> => {
+  const servers = Array.from({ length: count }, () => createServer())
+  const ports = await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<number>((resolve, reject) => {
+          s.once("error", reject)
+          s.listen(0, "127.0.0.1", () => {
+            const address = s.address()
+            resolve(typeof address === "object" && address !== null ? address.port : 0)
+          })
+        })
+    )
+  )
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
+}
 
 const startDev = (dataDir: string, ports: ReadonlyArray<number>): Promise<ChildProcess> =>
   new Promise((resolve, reject) => {
@@ -95,7 +103,7 @@ const main = async () => {
       .join(" ")
   console.log(`# dev one-shot queries: ${os.cpus().length} CPUs, Node ${process.version}, load before ${load()}`)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "the0-bench-oneshot-"))
-  const ports = [await freePort(), await freePort(), await freePort()]
+  const ports = await freePorts(3)
   const dev = await startDev(dataDir, ports)
   const queryPort = ports[0] ?? 0
   try {

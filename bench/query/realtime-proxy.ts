@@ -3,9 +3,10 @@
  * `net/http` proxy (bench/query/goproxy), in the same run, against the same bot server. Each server is its own
  * process, so CPU per request is read from /proc/<pid>/stat of that process; the load generator is this process.
  *
- * For each target: `sequential` queries one at a time (latency p50/p99; added latency is the target's minus the
- * bot's alone), then a closed loop at `concurrency` for `seconds` (throughput, p50/p99, CPU per request). Then our
- * ratios to the Go baseline beside the budgets.
+ * `sequential` rounds of one query to each target in turn (latency p50/p99; added latency is the target's minus the
+ * bot's alone), then a closed loop at `concurrency` for `seconds` per target, cut in slices taken in turn
+ * (throughput, p50/p99, CPU per request), so that load from elsewhere falls on all targets alike. Then our ratios to
+ * the Go baseline beside the budgets.
  *
  * Modes:
  * - controller (default): the bot server is a Node process answering like the0's SDK; our QueryServer is
@@ -45,16 +46,24 @@ const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"]).toString().tr
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
+/** `count` distinct free ports (all held open at once, so none is handed out twice). */
+const freePorts = async (count: number): Promise<Array<number>> => {
+  const servers = Array.from({ length: count }, () => createServer())
+  const ports = await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<number>((resolve, reject) => {
+          s.once("error", reject)
+          s.listen(0, "127.0.0.1", () => {
+            const address = s.address()
+            resolve(typeof address === "object" && address !== null ? address.port : 0)
+          })
+        })
+    )
+  )
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
+}
 
 /** User plus system CPU seconds of a process so far (its own threads, not its children). */
 const cpuSeconds = (pid: number): number => {
@@ -179,7 +188,7 @@ const bundled = async (): Promise<string> => {
 }
 
 const queryServer = async (entry: string, botPort: number, bots: number) => {
-  const port = await freePort()
+  const [port = 0] = await freePorts(1)
   const nodeFlags = (process.env.QUERY_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "")
   const child = await start(
     process.execPath,
@@ -288,32 +297,44 @@ const interleaved = async (targets: ReadonlyArray<Target>): Promise<ReadonlyArra
   return latencies
 }
 
-const closedLoop = async (target: Target, sequentialLatencies: ReadonlyArray<number>): Promise<Measured> => {
-  const watched = [target.pid, target.botPid]
-  await phase(target.url, target.bodies, concurrency, (n) => n < 2000, watched)
-  const end = performance.now() + seconds * 1000
-  const closed = await phase(target.url, target.bodies, concurrency, () => performance.now() < end, watched)
-  const count = closed.latencies.length
-  return {
-    target,
-    seqP50: quantile(sequentialLatencies, 0.5),
-    seqP99: quantile(sequentialLatencies, 0.99),
-    rps: count / closed.elapsed,
-    p50: quantile(closed.latencies, 0.5),
-    p99: quantile(closed.latencies, 0.99),
-    cpuUs: ((closed.cpu[0] ?? 0) / count) * 1e6,
-    botCpuUs: target.pid === target.botPid ? 0 : ((closed.cpu[1] ?? 0) / count) * 1e6,
-    errors: closed.errors
-  }
+/** Slices each target's closed loop is cut into, taken in turn, so that all see the same moments of load. */
+const rounds = 4
+
+/** Closed loops of `seconds` in all for each target, in `rounds` slices taken in turn. */
+const closedLoops = async (
+  targets: ReadonlyArray<Target>,
+  sequentialLatencies: ReadonlyArray<ReadonlyArray<number>>
+): Promise<ReadonlyArray<Measured>> => {
+  const slices = targets.map((): Array<Phase> => [])
+  for (let r = 0; r < rounds; r++)
+    for (const [t, target] of targets.entries()) {
+      const end = performance.now() + (seconds * 1000) / rounds
+      const watched = [target.pid, target.botPid]
+      slices[t]?.push(await phase(target.url, target.bodies, concurrency, () => performance.now() < end, watched))
+    }
+  return targets.map((target, t) => {
+    const parts = slices[t] ?? []
+    const latencies = parts.flatMap((p) => p.latencies)
+    const count = latencies.length
+    const cpu = (i: number) => parts.reduce((sum, p) => sum + (p.cpu[i] ?? 0), 0)
+    return {
+      target,
+      seqP50: quantile(sequentialLatencies[t] ?? [], 0.5),
+      seqP99: quantile(sequentialLatencies[t] ?? [], 0.99),
+      rps: count / parts.reduce((sum, p) => sum + p.elapsed, 0),
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      cpuUs: (cpu(0) / count) * 1e6,
+      botCpuUs: target.pid === target.botPid ? 0 : (cpu(1) / count) * 1e6,
+      errors: parts.reduce((sum, p) => sum + p.errors, 0)
+    }
+  })
 }
 
-/** Each target warmed up, then the interleaved sequential phase, then each target's closed loop. */
+/** Each target warmed up, then the interleaved sequential phase, then the interleaved closed loops. */
 const measureAll = async (targets: ReadonlyArray<Target>): Promise<ReadonlyArray<Measured>> => {
   for (const target of targets) await phase(target.url, target.bodies, concurrency, (n) => n < 2000, [])
-  const latencies = await interleaved(targets)
-  const rows: Array<Measured> = []
-  for (const [t, target] of targets.entries()) rows.push(await closedLoop(target, latencies[t] ?? []))
-  return rows
+  return closedLoops(targets, await interleaved(targets))
 }
 
 const ms = (n: number) => `${n.toFixed(3)} ms`
@@ -423,7 +444,7 @@ const adminGet = async (adminPort: number, token: string, url: string): Promise<
 
 const devMode = async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "the0-bench-dev-"))
-  const [queryPort, adminPort, healthPort] = [await freePort(), await freePort(), await freePort()]
+  const [queryPort = 0, adminPort = 0, healthPort = 0] = await freePorts(3)
   const dev = await start(
     path.join(root, "bin/the0-runtime"),
     [
@@ -441,22 +462,29 @@ const devMode = async () => {
     /the0-runtime dev is running/
   )
   const token = readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()
+  /** The demo bot's query server and the process listening there, once dev answers a query of it. */
+  const listening = (address: string): number => {
+    try {
+      const found = execFileSync("lsof", ["-t", `-iTCP:${address.split(":")[1]}`, "-sTCP:LISTEN"]).toString()
+      return Number(found.trim().split("\n")[0])
+    } catch {
+      return 0
+    }
+  }
   let address: string | undefined
-  for (let i = 0; i < 120 && address === undefined; i++) {
+  let botPid = 0
+  for (let i = 0; i < 120 && botPid === 0; i++) {
     const view = (await adminGet(adminPort, token, "/bots/demo-ticker")) as { queryAddress?: string }
-    const ready =
+    const answered =
       view.queryAddress !== undefined &&
       (await post(new URL(`http://127.0.0.1:${queryPort}/query`), queryBody("demo-ticker", "/status"))) === 200
-    if (ready) address = view.queryAddress
-    else await sleep(500)
+    if (answered && view.queryAddress !== undefined) {
+      address = view.queryAddress
+      botPid = listening(address)
+    }
+    if (botPid === 0) await sleep(500)
   }
-  if (address === undefined) throw new Error("dev's demo-ticker never answered a query")
-  const botPort = Number(address.split(":")[1])
-  const botPid = Number(
-    execFileSync("sh", ["-c", `ss -ltnpH 'sport = :${botPort}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`])
-      .toString()
-      .trim()
-  )
+  if (address === undefined || botPid === 0) throw new Error("dev's demo-ticker never answered a query")
   const result = await sideBySide(
     "dev --demo: dev's QueryServer (embedded backends), demo-ticker /status",
     address,
@@ -491,7 +519,9 @@ const resolutionFlatness = async (entry: string, counts: ReadonlyArray<number>) 
       pid: server.child.pid ?? 0,
       botPid: bot.child.pid ?? 0
     }
-    const m = await closedLoop(target, [])
+    await phase(target.url, target.bodies, concurrency, (n) => n < 2000, [])
+    const [m] = await closedLoops([target], [[]])
+    if (m === undefined) throw new Error("not measured")
     console.log(
       `| ${bots} | ${m.rps.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.cpuUs.toFixed(0)} µs | ${m.errors} | ${server.resolution} |`
     )
