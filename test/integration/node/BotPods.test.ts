@@ -11,6 +11,7 @@ import { Label, ManagedBy } from "../../../src/domain/Labels.ts"
 import {
   clearStore,
   dropEventsStream,
+  env,
   freshNamespace,
   httpText,
   kubeConfig,
@@ -19,6 +20,7 @@ import {
   startController,
   until
 } from "../controller/Harness.ts"
+import { leaks, looked, type SpyReport } from "../runtime/support/SpyReport.ts"
 import { testbed, uniqueName } from "../testbed/env.ts"
 import {
   allReady,
@@ -132,6 +134,47 @@ describe("bots as real Pods on the testbed node", () => {
         yield* controller.stop
       }).pipe(Effect.scoped),
     420_000
+  )
+
+  it.live(
+    "no credential in any process bot code can read: a spying bot's bot and query-server containers find no MinIO key, no sidecar process and no other bot's objects in their env, /proc or volumes",
+    () =>
+      Effect.gen(function* () {
+        yield* clearStore
+        yield* dropEventsStream
+        const ns = yield* freshNamespace
+        const id = uniqueName("spy")
+        const neighbour = uniqueName("neighbour")
+        yield* uploadCode(id)
+        yield* uploadCode(neighbour)
+        const controller = yield* startController(ns, "e2e-spy", { manifest: manifestOn(ns) })
+        yield* publish("the0.bot.created", nodeBot(neighbour, { mode: "loop", interval: 200 }))
+        yield* publish("the0.bot.created", nodeBot(id, { mode: "spy", interval: 200 }))
+        const pod = yield* runningPod(ns, id)
+        const spec = pod.spec
+        expect(Object.keys(spec ?? {})).not.toContain("shareProcessNamespace")
+        const fromBot = (yield* until(
+          Effect.flatMap(storedState(id), (s) => (s.spy === undefined ? Effect.fail(s) : Effect.succeed(s.spy))),
+          30_000
+        )) as SpyReport
+        const fromQuery = yield* until(
+          Effect.flatMap(httpText(`http://${pod.status?.podIP}:9476/spy`), (r) =>
+            r.status === 200 ? Effect.succeed((JSON.parse(r.body) as { data: SpyReport }).data) : Effect.fail(r)
+          ),
+          30_000
+        )
+        const secrets = [env.MINIO_ACCESS_KEY, env.MINIO_SECRET_KEY]
+        for (const [who, report] of [
+          ["bot", fromBot],
+          ["query server", fromQuery]
+        ] as const) {
+          expect(leaks(report, secrets, [neighbour]), who).toStrictEqual([])
+          expect(looked(report), who).toBe(true)
+          for (const file of report.files) expect(file.path, who).toMatch(/^\/(bot|state|var\/the0|tmp|query)\//)
+        }
+        yield* controller.stop
+      }).pipe(Effect.scoped),
+    300_000
   )
 
   it.live(

@@ -123,11 +123,18 @@ export const storedLogText = (id: string) =>
 
 export const storedState = (id: string) => Effect.promise(() => storedStateIn(s3, Bucket.state, stateKey(id)))
 
-/** Every container (the sync sidecar included) started and ready. */
-export const allReady = (pod: V1Pod) =>
-  pod.status?.phase === "Running" &&
-  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].length === 3 &&
-  [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])].every((c) => c.ready)
+/** The `restore` init container ended with 0, and the other three (the sync sidecar included) are ready. */
+export const allReady = (pod: V1Pod) => {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+  const restore = statuses.find((c) => c.name === "restore")
+  const running = statuses.filter((c) => c.name !== "restore")
+  return (
+    pod.status?.phase === "Running" &&
+    restore?.state?.terminated?.exitCode === 0 &&
+    running.length === 3 &&
+    running.every((c) => c.ready)
+  )
+}
 
 /** The live (not terminating) Pod of a bot, once it runs with every container ready. */
 export const runningPod = (ns: string, id: string, millis = 90_000) =>
