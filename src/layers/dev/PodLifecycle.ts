@@ -206,7 +206,13 @@ export const runPod = (node: KubeletNode, run: PodRun, pod: Pod): Effect.Effect<
         (c) => runContainer(node, run, c, "main", run.stopMain),
         { concurrency: "unbounded" }
       )
-      if (!run.terminating) run.phase = codes.every((code) => code === 0) ? "Succeeded" : "Failed"
+      if (!run.terminating) {
+        run.phase = codes.every((code) => code === 0) ? "Succeeded" : "Failed"
+        // as the kubelet: sidecars stopped once the main containers have ended get the Pod's grace period (the
+        // sync sidecar's final upload of a scheduled run happens then)
+        const grace = (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000
+        yield* Ref.set(run.graceDeadline, (yield* Clock.currentTimeMillis) + grace)
+      }
     }
     yield* Deferred.succeed(run.stopSidecars, undefined)
     yield* Fiber.joinAll(sidecarFibers)
