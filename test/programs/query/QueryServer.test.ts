@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { Metrics } from "../../../src/programs/Metrics.ts"
+import { rfc3339Nano } from "../../../src/programs/query/QueryServer.ts"
 import {
   answerWith,
   bot,
@@ -34,6 +35,13 @@ const realtimeBot = (handlers: Record<string, (params: Record<string, string>) =
   })
 
 describe("QueryServer (the0 server_test cases)", () => {
+  it("timestamps are Go's RFC3339Nano in UTC, trailing zeros dropped, each millisecond its own", () => {
+    expect(rfc3339Nano(1500)).toBe("1970-01-01T00:00:01.5Z")
+    expect(rfc3339Nano(1500)).toBe("1970-01-01T00:00:01.5Z")
+    expect(rfc3339Nano(0)).toBe("1970-01-01T00:00:00Z")
+    expect(rfc3339Nano(1)).toBe("1970-01-01T00:00:00.001Z")
+  })
+
   it.scopedLive("/health answers 200 application/json {status: ok} for any method", () =>
     Effect.gen(function* () {
       const { request } = yield* serve()
@@ -451,11 +459,16 @@ describe("limits, auth and metrics", () => {
         )
       )
       yield* post(JSON.stringify({ bot_id: "sched-1", query_path: "/p", timeout_sec: 5 }))
+      yield* post(JSON.stringify({ bot_id: "bot-999", query_path: "/p" }))
+      yield* post(JSON.stringify({ bot_id: "bot-999", query_path: "/p" }))
+      yield* post(JSON.stringify({ query_path: "/p" }))
       yield* request("/health")
       const metrics = yield* Metrics
       const text = yield* Effect.promise(() => metrics.registry.metrics())
       expect(text).toContain('the0_query_requests_total{route="/query",mode="realtime",status="200"} 1')
       expect(text).toContain('the0_query_requests_total{route="/query",mode="job",status="200"} 1')
+      expect(text).toContain('the0_query_requests_total{route="/query",mode="none",status="404"} 2')
+      expect(text).toContain('the0_query_requests_total{route="/query",mode="none",status="400"} 1')
       expect(text).toContain('the0_query_requests_total{route="/health",mode="none",status="200"} 1')
       expect(text).toContain("the0_query_request_duration_seconds_bucket")
       expect(text).toContain("the0_query_jobs_in_flight 0")
