@@ -1,7 +1,7 @@
 /**
- * A realtime bot's three containers under exactly the limits of the Pod the controller generates (read from the
+ * A realtime bot's containers under exactly the limits of the Pod the controller generates (read from the
  * generator, not copied), each in its own cgroup v1 memory and CPU group as the kubelet would make them, against
- * the testbed's MinIO: each becomes ready within 10 s, they carry a 10 MiB state change and a burst of 10,000 log
+ * the testbed's MinIO: `restore` ends with 0, then each of the other three becomes ready within 10 s, they carry a 10 MiB state change and a burst of 10,000 log
  * lines, and the kernel OOM-kills nothing. The `execute` process of the bot container leaves the bot at least
  * 640 MiB of its 768 MiB. Needs root and cgroup v1 (this machine and CI have both).
  */
@@ -23,7 +23,8 @@ import {
   start,
   storedState,
   uploadFixtureBots,
-  waitFor
+  waitFor,
+  withoutStore
 } from "./support/PodWorld.ts"
 
 beforeAll(uploadFixtureBots, 120_000)
@@ -61,7 +62,8 @@ describe("a realtime bot's containers under the generated Pod's limits", () => {
     const spec = generated.right.spec
     const container = (name: string) =>
       [...(spec.initContainers ?? []), ...spec.containers].find((c) => c.name === name)
-    const groups: Record<"sync" | "bot" | "query-server", Group> = {
+    const groups: Record<"restore" | "sync" | "bot" | "query-server", Group> = {
+      restore: makeGroup(`the0-it-${botId}-restore`, limitsOf(container("restore"))),
       sync: makeGroup(`the0-it-${botId}-sync`, limitsOf(container("sync"))),
       bot: makeGroup(`the0-it-${botId}-bot`, limitsOf(container("bot"))),
       "query-server": makeGroup(`the0-it-${botId}-query`, limitsOf(container("query-server")))
@@ -80,12 +82,18 @@ describe("a realtime bot's containers under the generated Pod's limits", () => {
         BOT_TYPE: "realtime",
         THE0_QUERY_PORT: String(queryPort)
       })
-      const args = (name: string) => [...(container(name)?.command ?? []).slice(1), ...(container(name)?.args ?? [])]
-      const syncArgs = args("sync").map((arg) =>
-        arg === "/state" ? world.dirs.state : arg === "/var/the0/logs" ? world.dirs.logs : arg
-      )
+      const paths: Record<string, string> = {
+        "/bot": world.dirs.code,
+        "/state": world.dirs.state,
+        "/var/the0/logs": world.dirs.logs
+      }
+      const args = (name: string) =>
+        [...(container(name)?.command ?? []).slice(1), ...(container(name)?.args ?? [])].map((arg) => paths[arg] ?? arg)
+      const syncArgs = args("sync")
       syncArgs[syncArgs.indexOf("--readiness-port") + 1] = String(readinessPort)
 
+      const restore = start(args("restore"), world.env, groups.restore)
+      expect(await restore.exit, restore.output()).toBe(0)
       const sidecar = start(syncArgs, world.env, groups.sync)
       running.push(sidecar)
       const syncReadyMs = await waitFor(
@@ -96,8 +104,8 @@ describe("a realtime bot's containers under the generated Pod's limits", () => {
         "the sync sidecar's /readyz",
         10_000
       )
-      const bot = start(args("bot"), world.env, groups.bot)
-      const queryServer = start(args("query-server"), world.env, groups["query-server"])
+      const bot = start(args("bot"), withoutStore(world.env), groups.bot)
+      const queryServer = start(args("query-server"), withoutStore(world.env), groups["query-server"])
       running.push(bot, queryServer)
       const queryReadyMs = await waitFor(
         async () => (await getJson(`http://127.0.0.1:${queryPort}/health`).catch(() => ({ status: 0 }))).status === 200,
