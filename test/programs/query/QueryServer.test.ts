@@ -318,6 +318,51 @@ describe("realtime proxy (the0 realtime_test cases, and the §6.5 params fix)", 
     }).pipe(Effect.provide(world))
   )
 
+  it.scopedLive("a client that hangs up during a realtime query: the request to the bot is abandoned", () =>
+    Effect.gen(function* () {
+      let held = 0
+      let abandoned = 0
+      const sdk = yield* botQueryServer({ "/ready": () => "ok" }, (req, _res) => {
+        if (req.url?.startsWith("/hold") !== true) return false
+        held++
+        req.socket.once("close", () => {
+          abandoned++
+        })
+        return true
+      })
+      yield* putBot(bot("bot-123"))
+      yield* runRealtimePod(bot("bot-123"), sdk.port)
+      const { post } = yield* serve()
+      yield* eventually(
+        Effect.filterOrFail(
+          post(JSON.stringify({ bot_id: "bot-123", query_path: "/ready" })),
+          (a) => a.status === 200,
+          () => "not yet routed"
+        )
+      )
+      const client = new AbortController()
+      const pending = Effect.runFork(
+        post(JSON.stringify({ bot_id: "bot-123", query_path: "/hold" }), { signal: client.signal })
+      )
+      yield* eventually(
+        Effect.filterOrFail(
+          Effect.sync(() => held),
+          (n) => n === 1,
+          () => "not at the bot yet"
+        )
+      )
+      client.abort()
+      yield* eventually(
+        Effect.filterOrFail(
+          Effect.sync(() => abandoned),
+          (n) => n === 1,
+          () => "still held"
+        )
+      )
+      pending.unsafeInterruptAsFork(pending.id())
+    }).pipe(Effect.provide(world))
+  )
+
   it.scopedLive("a non-JSON answer is 500 failed to parse query response with the body", () =>
     Effect.gen(function* () {
       const sdk = yield* botQueryServer({}, (_req, res) => {
