@@ -16,10 +16,10 @@ export const failed = (error: string): QueryOutput => ({ status: "error", error 
 
 const textDecoder = new TextDecoder()
 
-const ascii = /^[\x00-\x7f]*$/
+const nonAscii = /[\u0080-\uffff]/
 
 /** `foldName`, by the native upper-casing for ASCII keys (which changes `a`-`z` alone, as Go's fold does). */
-const fold = (key: string): string => (ascii.test(key) ? key.toUpperCase() : foldName(key))
+const fold = (key: string): string => (nonAscii.test(key) ? foldName(key) : key.toUpperCase())
 
 type Fields = Partial<Record<"STATUS" | "DATA" | "ERROR" | "AVAILABLE", { readonly value: unknown }>>
 

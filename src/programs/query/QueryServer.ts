@@ -375,13 +375,16 @@ export const make = (
         )
           return viaHandle(req, res, nodeBody(req, settings.maxBodyBytes, true))
         readNodeBody(req, settings.maxBodyBytes, true, (body) => {
-          if (Either.isRight(body)) {
-            const decoded = decodeQueryRequest(body.right)
-            if (Either.isRight(decoded) && missingField(decoded.right) === undefined) {
-              const endpoint = BotResolver.realtimeEndpoint(botPods, decoded.right.bot_id)
-              if (Option.isSome(endpoint)) return realtime(res, endpoint.value, decoded.right, start)
+          // a fault here goes to `handle` with the body, which answers 500 and logs it
+          try {
+            if (Either.isRight(body)) {
+              const decoded = decodeQueryRequest(body.right)
+              if (Either.isRight(decoded) && missingField(decoded.right) === undefined) {
+                const endpoint = BotResolver.realtimeEndpoint(botPods, decoded.right.bot_id)
+                if (Option.isSome(endpoint)) return realtime(res, endpoint.value, decoded.right, start)
+              }
             }
-          }
+          } catch {}
           viaHandle(req, res, body)
         })
       }

@@ -62,22 +62,23 @@ const transportMessage = (cause: unknown, endpoint: RealtimeEndpoint): string =>
 }
 
 /** The bot's answer, or the0's error message for what went wrong. */
-const outputOf = (outcome: Outcome, url: () => string, endpoint: RealtimeEndpoint): QueryOutput => {
+const outputOf = (outcome: Outcome, url: string, endpoint: RealtimeEndpoint): QueryOutput => {
   switch (outcome._tag) {
     case "Answer":
       return parseQueryOutput(outcome.bytes)
     case "Timeout":
-      return failed(`failed to execute query request: Post "${url()}": context deadline exceeded`)
+      return failed(`failed to execute query request: Post "${url}": context deadline exceeded`)
     case "AnswerTooLarge":
       return failed(`failed to read query response: larger than ${outcome.limit} bytes`)
     case "TransportError":
-      return failed(`failed to execute query request: Post "${url()}": ${transportMessage(outcome.cause, endpoint)}`)
+      return failed(`failed to execute query request: Post "${url}": ${transportMessage(outcome.cause, endpoint)}`)
   }
 }
 
 /**
  * Sends the query to the bot's query container; `done` gets its parsed answer or the0's error message, once,
- * unless the returned canceller is called first (the client hung up).
+ * unless the returned canceller is called first (the client hung up). The request target is the URL's, as a URL
+ * parser writes it (a space or a non-ASCII character in `query_path` percent-encoded, as Go's client sends it).
  */
 export const run = (
   transport: RealtimeTransport,
@@ -86,15 +87,15 @@ export const run = (
   done: (output: QueryOutput) => void
 ): (() => void) => {
   const params = request.params
-  const query = queryString(params)
-  const path = query === "" ? request.path : `${request.path}${request.path.includes("?") ? "&" : "?"}${query}`
-  const body = query === "" ? undefined : JSON.stringify(params)
+  const url = realtimeUrl(endpoint, request.path, params)
+  const parsed = new URL(url)
+  const body = Object.keys(params ?? {}).length === 0 ? undefined : JSON.stringify(params)
   return transport.send(
-    { host: endpoint.ip, port: endpoint.port, path },
+    { host: endpoint.ip, port: endpoint.port, path: `${parsed.pathname}${parsed.search}` },
     body,
     request.maxResultBytes,
     Duration.toMillis(request.timeout),
-    (outcome) => done(outputOf(outcome, () => realtimeUrl(endpoint, request.path, params), endpoint))
+    (outcome) => done(outputOf(outcome, url, endpoint))
   )
 }
 

@@ -318,6 +318,23 @@ describe("realtime proxy (the0 realtime_test cases, and the §6.5 params fix)", 
     }).pipe(Effect.provide(world))
   )
 
+  it.scopedLive("a query_path with a space or a non-ASCII character reaches the bot percent-encoded", () =>
+    Effect.gen(function* () {
+      const sdk = yield* realtimeBot({ "/a%20b/%C3%A9": () => "found" })
+      const { post } = yield* serve()
+      const answer = yield* eventually(
+        Effect.filterOrFail(
+          post(JSON.stringify({ bot_id: "bot-123", query_path: "/a b/é", params: { q: "x y" } })),
+          (a) => a.status === 200,
+          (a) => a
+        )
+      )
+      expect(answer.json.data).toBe("found")
+      expect(sdk.seen.at(-1)?.path).toBe("/a%20b/%C3%A9")
+      expect(sdk.seen.at(-1)?.query).toEqual({ q: "x y" })
+    }).pipe(Effect.provide(world))
+  )
+
   it.scopedLive("a client that hangs up during a realtime query: the request to the bot is abandoned", () =>
     Effect.gen(function* () {
       let held = 0
