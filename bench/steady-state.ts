@@ -1,13 +1,13 @@
 /**
  * The controller at rest on the testbed's real servers: N bots in the store, the controller started as its own
- * process (its bundle, dist/controller/controller.mjs, as the launcher runs it), every Pod created (the node
- * cordoned, so they stay Pending and nothing changes), then two minutes with no change at all. Prints the controller's CPU per minute, its
- * RSS (now and peak), and the API requests it made in those two minutes by verb, beside the budgets.
+ * process (`bin/the0-runtime controller`, its bundle), every Pod created (the node cordoned, so they stay Pending
+ * and nothing changes), then two minutes with no change at all. Prints the controller's CPU per minute, its RSS
+ * (now and peak), the API requests it made in those two minutes by verb, and its work, beside the budgets.
  *
  *   npm run build; eval "$(scripts/testbed/testbed env)"; npx tsx bench/steady-state.ts [N] [seconds]
  *
- * BENCH_NODE_FLAGS adds flags to the controller's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" for a profile;
- * BENCH_BUNDLE runs another copy of the bundle (a build the tests' setup will not replace while it runs).
+ * The controller runs through the launcher, as in the image. BENCH_NODE_OPTIONS becomes its NODE_OPTIONS, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" for a profile.
  */
 import { execFileSync, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -34,12 +34,9 @@ const namespace = `steady-${run}`
 const healthPort = 18_995
 const budgets = { cpuPerMinute: 0.42, rss: n <= 1_000 ? 130 : 200 }
 
-/** What the image's launcher runs for `controller`: its own bundle, on Node's defaults (or BENCH_BUNDLE, a copy). */
-const bundle = process.env.BENCH_BUNDLE ?? `${root}dist/controller/controller.mjs`
-const stale =
-  process.env.BENCH_BUNDLE === undefined
-    ? execFileSync("find", [`${root}src`, "-newer", bundle, "-print", "-quit"]).toString()
-    : ""
+/** The launcher runs the controller's bundle when it is newer than every source (else the sources, through tsx). */
+const bundle = `${root}dist/controller/controller.mjs`
+const stale = execFileSync("find", [`${root}src`, "-newer", bundle, "-print", "-quit"]).toString()
 if (stale.trim() !== "") {
   console.log(`steady-state: ${bundle} is older than ${stale.trim()}; run npm run build first`)
   process.exit(1)
@@ -76,10 +73,8 @@ for (let i = 0; i < n; i += 500)
   await bots.insertMany(Array.from({ length: Math.min(500, n - i) }, (_, j) => document(`s${run}-${i + j}`)))
 
 const controller = spawn(
-  process.execPath,
+  `${root}bin/the0-runtime`,
   [
-    ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== ""),
-    bundle,
     "controller",
     `--namespace=${namespace}`,
     `--health-port=${healthPort}`,
@@ -87,7 +82,15 @@ const controller = spawn(
     `--lease-name=steady-${run}`
   ],
   {
-    env: { ...process.env, MONGO_URI, NATS_URL, MINIO_ENDPOINT, KUBECONFIG, LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      MONGO_URI,
+      NATS_URL,
+      MINIO_ENDPOINT,
+      KUBECONFIG,
+      LOG_LEVEL: "warn",
+      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? ""
+    },
     stdio: ["ignore", "ignore", "inherit"]
   }
 )
@@ -105,7 +108,9 @@ try {
   while ((await podCount()) < n && Date.now() - started < 15 * 60_000) await sleep(2_000)
   const converged = Date.now() - started
   console.log(`${n} bots in the store → controller started → every Pod exists: ${(converged / 1000).toFixed(1)} s`)
-  await sleep(15_000)
+  // V8's memory reducer compacts the heap once, about a minute after the burst's allocations stop (0.2–0.3 s of
+  // CPU, measured with --trace-gc): the tail of the burst, not the steady state, so the window starts after it.
+  await sleep(90_000)
   const requestsBefore = await metrics("the0_kube_requests_total")
   const workBefore = await metrics("the0_")
   const cpuBefore = cpuSeconds(pid)
