@@ -131,9 +131,7 @@ try {
   const writes = requests.filter(([k]) => /^(POST|DELETE|PATCH)/.test(k)).reduce((sum, [, v]) => sum + v, 0)
   const workAfter = await metrics("the0_")
   const work = (name: string) =>
-    [...workAfter]
-      .filter(([k]) => k.startsWith(name))
-      .reduce((sum, [k, v]) => sum + v - (workBefore.get(k) ?? 0), 0)
+    [...workAfter].filter(([k]) => k.startsWith(name)).reduce((sum, [k, v]) => sum + v - (workBefore.get(k) ?? 0), 0)
   const { rss, peak } = memory(pid)
   const minutes = seconds / 60
   console.log(`then ${seconds} s with no change (${n} bots, Pods Pending, node cordoned):`)

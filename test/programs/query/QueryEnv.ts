@@ -280,7 +280,7 @@ export const resultKeyOf = (pod: Pod): string => {
 /** A query Pod that writes `result` to its result key and exits with `exitCode`. */
 export const answerWith =
   (result: unknown, exitCode = 0): QueryPodBehaviour =>
-  (pod, env) =>
+  (pod) =>
     Effect.gen(function* () {
       const objects = yield* ObjectStore
       const key = resultKeyOf(pod)
