@@ -1,5 +1,5 @@
 /**
- * Controller benchmarks on the memory layers (DESIGN §7, first rows): event → create latency, full-resync CPU
+ * Controller benchmarks on the memory layers (BENCHMARKS.md, "Controller"): event → create latency, full-resync CPU
  * with 10,000 unchanged bots (and the API calls it makes), controller CPU per create on a cold start of
  * 10,000 bots, and the RSS with 10,000 bots. The fake API server runs in the same process, so its CPU is
  * counted too: the figures are upper bounds for the controller alone.

@@ -1,5 +1,5 @@
 /**
- * Scheduled query (DESIGN §7): time from the query Job's success (its Pod completing) to the answer, on the memory
+ * Scheduled query (BENCHMARKS.md, "QueryServer"): time from the query Job's success (its Pod completing) to the answer, on the memory
  * cluster with the simulated kubelet and Job controller. It covers the Job controller's reaction, our Job watch
  * event, the result download, the Job deletion and result removal (both done before answering) and the response.
  * The fake API server runs in this process, so the figure is an upper bound for the QueryServer alone.

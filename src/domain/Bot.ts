@@ -5,7 +5,7 @@ import { decodeDocument } from "./DocumentDecodeError.ts"
 export const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 export type JsonObject = typeof JsonObject.Type
 
-/** `custom.config`: the bundle's `bot-config.yaml` as the API stores it (controller spec §2.2). */
+/** `custom.config`: the bundle's `bot-config.yaml` as the API stores it (docs/contracts.md, "Mongo documents"). */
 export const CustomBotConfig = Schema.Struct({
   name: Schema.optional(Schema.String),
   description: Schema.optional(Schema.String),
@@ -38,11 +38,11 @@ const botFields = {
   enabled: Schema.optional(Schema.NullOr(Schema.Boolean))
 }
 
-/** A realtime bot document in `bot_runner.bots` (controller spec §2.2). Unknown fields are preserved. */
+/** A realtime bot document in `bot_runner.bots` (docs/contracts.md, "Mongo documents"). Unknown fields are preserved. */
 export const Bot = Schema.Struct(botFields)
 export type Bot = typeof Bot.Type
 
-/** A scheduled bot document in `bot_scheduler.bot_schedules` (controller spec §2.3). */
+/** A scheduled bot document in `bot_scheduler.bot_schedules` (docs/contracts.md, "Mongo documents"). */
 export const BotSchedule = Schema.Struct({
   ...botFields,
   next_execution_time: Schema.optional(Schema.Number)
@@ -58,7 +58,7 @@ export const decodeBot = decodeDocument(Bot, "bot_runner.bots")
 export const decodeBotSchedule = decodeDocument(BotSchedule, "bot_scheduler.bot_schedules")
 
 /**
- * The Mongo filter the0 uses to select enabled documents (§2.4): only boolean `false` at `config.enabled`
+ * The Mongo filter the0 uses to select enabled documents (docs/contracts.md, "Enabled documents"): only boolean `false` at `config.enabled`
  * disables. The top-level `enabled` is ignored, as in the0.
  */
 export const enabledFilter = {

@@ -2,7 +2,7 @@ import { Either, Schema } from "effect"
 import { CustomBotVersion, JsonObject } from "./Bot.ts"
 import { DocumentDecodeError, decodeDocument } from "./DocumentDecodeError.ts"
 
-/** NATS subjects the API publishes bot lifecycle events on (controller spec §3.2). */
+/** NATS subjects the API publishes bot lifecycle events on (docs/contracts.md, "NATS subjects"). */
 export const Subject = {
   botCreated: "the0.bot.created",
   botUpdated: "the0.bot.updated",
@@ -34,7 +34,7 @@ export const parseSubject = (
   return { target: match[1] === "bot" ? "bot" : "schedule", kind: match[2] as EventKind }
 }
 
-/** The direct payload `{id, config, custom}` (§3.3). */
+/** The direct payload `{id, config, custom}` (docs/contracts.md, "Event payloads"). */
 export const DirectEvent = Schema.Struct({
   id: Schema.NonEmptyString,
   config: Schema.optional(JsonObject),
@@ -42,7 +42,7 @@ export const DirectEvent = Schema.Struct({
 })
 export type BotEvent = typeof DirectEvent.Type
 
-/** The wrapped payload `{type, entity_id, data: {id, config, custom, topicName}, timestamp}` (§3.3). */
+/** The wrapped payload `{type, entity_id, data: {id, config, custom, topicName}, timestamp}` (docs/contracts.md, "Event payloads"). */
 export const WrappedEvent = Schema.Struct({
   type: Schema.optional(Schema.String),
   entity_id: Schema.optional(Schema.String),

@@ -1,4 +1,4 @@
-/** MinIO buckets and object keys (controller spec §7.2, runtime spec §6). */
+/** MinIO buckets and object keys (docs/contracts.md, "MinIO buckets and keys"). */
 
 export const Bucket = {
   code: "custom-bots",

@@ -209,6 +209,44 @@ export interface Secret {
   readonly data?: Readonly<Record<string, string>>
 }
 
+/** A reference to an object, as an Event's `regarding` carries it. */
+export interface ObjectReference {
+  readonly apiVersion?: string
+  readonly kind: string
+  readonly name: string
+  readonly namespace?: string
+  readonly uid?: string
+}
+
+/** Repeats of one Event: how many times it was observed in all, and when last (a MicroTime). */
+export interface EventSeries {
+  readonly count: number
+  readonly lastObservedTime: string
+}
+
+/** An events.k8s.io/v1 Event (not one of the kinds we manage: written only, through its own KubeApi calls). */
+export interface KubeEvent {
+  readonly apiVersion: "events.k8s.io/v1"
+  readonly kind: "Event"
+  readonly metadata: ObjectMeta
+  /** When the Event was first observed, a MicroTime (RFC 3339 with exactly six fractional digits). */
+  readonly eventTime: string
+  readonly series?: EventSeries
+  readonly reportingController: string
+  readonly reportingInstance: string
+  /** What was done or failed to be done (`Create`, `Delete`...). */
+  readonly action: string
+  /** Why, in UpperCamelCase (`Created`, `ConfigChanged`...). */
+  readonly reason: string
+  readonly regarding: ObjectReference
+  /** Human-readable, at most 1 kB. */
+  readonly note?: string
+  readonly type: "Normal" | "Warning"
+}
+
+/** A MicroTime (what Event times are) from epoch milliseconds. */
+export const microTime = (millis: number): string => new Date(millis).toISOString().replace(/Z$/, "000Z")
+
 export interface KindMap {
   readonly Pod: Pod
   readonly CronJob: CronJob

@@ -1,4 +1,4 @@
-/** Label and annotation keys, managed-by values and label-value sanitising (controller spec §4.3). */
+/** Label and annotation keys, managed-by values and label-value sanitising (docs/contracts.md, "Names, labels and annotations"). */
 
 export const labelPrefix = "the0.app/"
 

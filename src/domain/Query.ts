@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { JsonObject } from "./Bot.ts"
 
-/** `POST /query` body (controller spec §6.3). */
+/** `POST /query` body (docs/contracts.md, "The :9477 API"). */
 export const QueryRequest = Schema.Struct({
   bot_id: Schema.String,
   query_path: Schema.String,
@@ -32,7 +32,7 @@ export const defaultQueryTimeoutSec = 30
 export const botQueryPort = 9476
 export const queryServerPort = 9477
 
-/** the0 prefixes `/` to a query path that does not start with one (§6.3 step 4). */
+/** the0 prefixes `/` to a query path that does not start with one (docs/contracts.md, "The :9477 API"). */
 export const normaliseQueryPath = (path: string): string => (path.startsWith("/") ? path : `/${path}`)
 
 /** Milliseconds to the integer nanoseconds of a Go `time.Duration`. */

@@ -1,4 +1,4 @@
-/** Runtime identifiers the0 supports (controller spec §2.6), in the order the0 lists them in its error. */
+/** Runtime identifiers the0 supports (docs/contracts.md, "Runtimes"), in the order the0 lists them in its error. */
 export const supportedRuntimes = [
   "cpp-gcc13",
   "dotnet8",
@@ -15,6 +15,6 @@ export type RuntimeId = (typeof supportedRuntimes)[number]
 export const isSupportedRuntime = (runtime: string): runtime is RuntimeId =>
   (supportedRuntimes as ReadonlyArray<string>).includes(runtime)
 
-/** The message the0 gives for an unsupported runtime (§2.6). */
+/** The message the0 gives for an unsupported runtime (docs/contracts.md, "Runtimes"). */
 export const unsupportedRuntimeMessage = (runtime: string): string =>
   `unsupported runtime: ${JSON.stringify(runtime)} (supported: ${supportedRuntimes.join(", ")})`

@@ -20,7 +20,7 @@ export type UpsertOutcome = "inserted" | "updated" | "unchanged"
 /** One collection of bot documents keyed by their string `id` (not `_id`). */
 export interface DocumentCollection<A extends { readonly id: string }> {
   /**
-   * Every enabled document (controller spec §2.4: only boolean `false` at `config.enabled` disables), each
+   * Every enabled document (only boolean `false` at `config.enabled` disables: docs/contracts.md, "Enabled documents"), each
    * decoded on its own: a document that does not decode is a `Left` naming it and its field, never a failure of
    * the whole read. The stream fails only when the store itself fails, and then it never looks like an empty
    * result.
@@ -103,7 +103,7 @@ export interface IngestLogService {
   readonly prune: (now: number) => Effect.Effect<number, BotStoreError>
 }
 
-/** `bot_runner.bots` and `bot_scheduler.bot_schedules` (controller spec §2). */
+/** `bot_runner.bots` and `bot_scheduler.bot_schedules` (docs/contracts.md, "Mongo documents"). */
 export interface BotStoreService {
   readonly bots: DocumentCollection<Bot>
   readonly schedules: DocumentCollection<BotSchedule>

@@ -1,8 +1,19 @@
 import { Context, Data, type Effect, type Stream } from "effect"
-import type { Kind, KindMap, ObjectList, PropagationPolicy, WatchEvent } from "../domain/Kube.ts"
+import type {
+  EventSeries,
+  Kind,
+  KindMap,
+  KubeEvent,
+  ObjectList,
+  PropagationPolicy,
+  WatchEvent
+} from "../domain/Kube.ts"
+
+/** What a request was about: one of our kinds, a Pod's log, or an Event. */
+export type RequestKind = Kind | "PodLog" | "Event"
 
 interface StatusFields {
-  readonly kind: Kind | "PodLog"
+  readonly kind: RequestKind
   readonly name?: string
   /** The HTTP status code the API server answered with (0 when the request never got an answer). */
   readonly code: number
@@ -131,6 +142,14 @@ export interface KubeApiService {
     options: WatchOptions
   ) => Stream.Stream<WatchEvent<K>, KubeApiError>
   readonly podLogs: (namespace: string, name: string, options?: LogOptions) => Effect.Effect<string, KubeApiError>
+  /** Creates an events.k8s.io/v1 Event. */
+  readonly createEvent: (namespace: string, event: KubeEvent) => Effect.Effect<KubeEvent, KubeApiError>
+  /** Merge-patches the series of an Event (its count and last observation); NotFound once the Event expired. */
+  readonly patchEventSeries: (
+    namespace: string,
+    name: string,
+    series: EventSeries
+  ) => Effect.Effect<KubeEvent, KubeApiError>
   /** The requests made so far, where the client counts them (the live one does; the memory API server counts calls). */
   readonly traffic?: KubeTraffic
 }

@@ -1,5 +1,4 @@
 /** Builds the tagged KubeApi error the API server's Status answer maps to. */
-import type { Kind } from "../domain/Kube.ts"
 import {
   KubeAlreadyExists,
   type KubeApiError,
@@ -7,11 +6,12 @@ import {
   KubeError,
   KubeGone,
   KubeInvalid,
-  KubeNotFound
+  KubeNotFound,
+  type RequestKind
 } from "./KubeApi.ts"
 
 export interface StatusInput {
-  readonly kind: Kind | "PodLog"
+  readonly kind: RequestKind
   readonly name?: string | undefined
   readonly code: number
   readonly reason: string

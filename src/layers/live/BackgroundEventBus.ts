@@ -1,6 +1,6 @@
 /**
  * An EventBus whose NATS connection is made in the background, for the in-pod commands: their optional live-log
- * publishing (runtime spec §4.7) must never hold up the sidecar's start or the bot, so until the connection is
+ * publishing (docs/contracts.md, "NATS subjects") must never hold up the sidecar's start or the bot, so until the connection is
  * up publishes are dropped (the chunks are in the object store anyway) and the other operations wait for it.
  */
 import { Deferred, Effect, Layer, Option, Stream } from "effect"

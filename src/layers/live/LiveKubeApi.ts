@@ -7,10 +7,19 @@
  * `Retry-After`, was not acted on, so the request waits what the server asked (1 s when it did not say, at most
  * 60 s) and is sent again, up to 10 times, as client-go does; other server errors go back to the caller, whose
  * work queue retries the key with backoff. Requests by verb and answer, in flight and throttled are counted.
+ *
+ * Events (events.k8s.io/v1) pass a limit of their own (`eventQps`, `eventBurst`), as controller-runtime gives its
+ * event recorder a client of its own: recording what happened never takes a reconcile's turn.
  */
 import { Effect, Layer, Option, Stream } from "effect"
-import { type Kind, type KindMap, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
-import { KubeApi, type KubeApiError, type KubeApiService, type KubeTraffic } from "../../services/KubeApi.ts"
+import { type Kind, type KindMap, type KubeEvent, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
+import {
+  KubeApi,
+  type KubeApiError,
+  type KubeApiService,
+  type KubeTraffic,
+  type RequestKind
+} from "../../services/KubeApi.ts"
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
 import * as KubeConfigLoader from "./KubeConfigLoader.ts"
 import * as KubeConnection from "./KubeConnection.ts"
@@ -40,6 +49,12 @@ const collectionPath = (kind: Kind, namespace: string): string => {
 const objectPath = (kind: Kind, namespace: string, name: string) =>
   `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`
 
+const eventsPath = (namespace: string) => `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`
+
+/** The pace of Event writes, apart from the controller's own requests. */
+export const eventQps = 10
+export const eventBurst = 25
+
 const query = (params: Record<string, string | number | boolean | undefined>): string => {
   const search = new URLSearchParams()
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") search.set(k, String(v))
@@ -55,7 +70,7 @@ const parse = (text: string): unknown => {
   }
 }
 
-const toError = (kind: Kind | "PodLog", name: string | undefined, status: number, body: string): KubeApiError => {
+const toError = (kind: RequestKind, name: string | undefined, status: number, body: string): KubeApiError => {
   const s = parse(body) as Status | undefined
   const code = s?.code ?? status
   return statusError({
@@ -68,7 +83,7 @@ const toError = (kind: Kind | "PodLog", name: string | undefined, status: number
   })
 }
 
-const transport = (kind: Kind | "PodLog", name: string | undefined, e: KubeConnection.KubeTransportError) =>
+const transport = (kind: RequestKind, name: string | undefined, e: KubeConnection.KubeTransportError) =>
   statusError({ kind, name, code: 0, reason: "Transport", detail: e.detail, cause: e.cause })
 
 /** How often, and how long at most, a request the server asked to wait is sent again. */
@@ -115,14 +130,16 @@ const makeTraffic = () => {
 export const make = (connection: KubeConnection.KubeConnection, config: LiveKubeApiConfig) =>
   Effect.gen(function* () {
     const bucket = yield* TokenBucket.make(config.qps, config.burst)
+    const eventBucket = yield* TokenBucket.make(eventQps, eventBurst)
     const counts = makeTraffic()
 
-    /** One request through the rate limit, sent again while the server asks us to wait. */
+    /** One request through its rate limit, sent again while the server asks us to wait. */
     const send = (
       options: RequestOptions,
+      limit: TokenBucket.TokenBucket,
       attempt = 0
     ): Effect.Effect<KubeConnection.KubeResponse, KubeConnection.KubeTransportError> =>
-      bucket.take.pipe(
+      limit.take.pipe(
         Effect.andThen(
           Effect.acquireUseRelease(
             Effect.sync(counts.started),
@@ -135,17 +152,20 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
           const wait = waitAsked(response)
           if (wait === undefined || attempt >= throttledRetries) return Effect.succeed(response)
           counts.throttled()
-          return Effect.sleep(`${Math.round(wait * 1000)} millis`).pipe(Effect.andThen(send(options, attempt + 1)))
+          return Effect.sleep(`${Math.round(wait * 1000)} millis`).pipe(
+            Effect.andThen(send(options, limit, attempt + 1))
+          )
         })
       )
 
     const call = <A>(
-      kind: Kind | "PodLog",
+      kind: RequestKind,
       name: string | undefined,
       options: RequestOptions,
-      decode: (body: string) => A
+      decode: (body: string) => A,
+      limit = bucket
     ): Effect.Effect<A, KubeApiError> =>
-      send(options).pipe(
+      send(options, limit).pipe(
         Effect.mapError((e) => transport(kind, name, e)),
         Effect.flatMap((res) =>
           res.status >= 200 && res.status < 300
@@ -280,6 +300,31 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             })}`
           },
           (body) => body
+        ),
+      createEvent: (namespace, event) =>
+        call(
+          "Event",
+          event.metadata.name,
+          {
+            method: "POST",
+            path: eventsPath(namespace),
+            body: { ...event, metadata: { ...event.metadata, namespace } }
+          },
+          (body) => JSON.parse(body) as KubeEvent,
+          eventBucket
+        ),
+      patchEventSeries: (namespace, name, series) =>
+        call(
+          "Event",
+          name,
+          {
+            method: "PATCH",
+            path: `${eventsPath(namespace)}/${encodeURIComponent(name)}`,
+            body: { series },
+            contentType: "application/merge-patch+json"
+          },
+          (body) => JSON.parse(body) as KubeEvent,
+          eventBucket
         ),
       traffic: counts.traffic
     }

@@ -1,5 +1,5 @@
 /**
- * MinIO settings from the environment, as the0 reads them (runtime spec §6): `MINIO_ENDPOINT` (`host:port`, no
+ * MinIO settings from the environment, as the0 reads them (docs/contracts.md, "MinIO buckets and keys"): `MINIO_ENDPOINT` (`host:port`, no
  * scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY` (required, checked in that order, with the0's messages) and
  * `MINIO_USE_SSL` (only `true` enables TLS); and the store that stands in when they are missing.
  */
@@ -57,7 +57,7 @@ export const parseEndpoint = (
 
 /**
  * A store whose every operation fails with `ObjectStoreError` code `ConfigError` and the0's message: for the in-Pod
- * runtime, where missing MinIO settings fail the storage steps that need them, not the process (spec §3.4, §9.16).
+ * runtime, where missing MinIO settings fail the storage steps that need them, not the process (docs/contracts.md, "In-pod env and files").
  */
 export const unconfigured = (error: MinioConfigError): ObjectStoreService => {
   const fail = (operation: string, bucket: string) =>

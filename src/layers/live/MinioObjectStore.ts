@@ -1,8 +1,8 @@
 /**
- * The ObjectStore port over the MinIO JavaScript client (`minio@8`), for MinIO, S3 and R2 (runtime spec §4.4-§4.6,
- * §6). S3 error codes become the port's tagged errors. Server-side compose is our own multipart flow of part copies:
+ * The ObjectStore port over the MinIO JavaScript client (`minio@8`), for MinIO, S3 and R2 (docs/contracts.md,
+ * "MinIO buckets and keys"). S3 error codes become the port's tagged errors. Server-side compose is our own multipart flow of part copies:
  * an upload that fails after it was created is aborted on a fresh, uninterruptible context with its own deadline,
- * so a cancelled caller never leaves an incomplete upload behind (spec §9 item 14).
+ * so a cancelled caller never leaves an incomplete upload behind.
  *
  * Configuration is the0's: `MINIO_ENDPOINT` (`host:port`, no scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`,
  * `MINIO_USE_SSL` (only `true` enables TLS), with the0's messages for missing values, checked in that order.

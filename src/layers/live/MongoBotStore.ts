@@ -1,10 +1,10 @@
 /**
  * The BotStore port over the MongoDB driver (`mongodb@7`): `bot_runner.bots` and `bot_scheduler.bot_schedules`
- * (controller spec §2), stored as the0 stores them, keyed by the string `id`. Documents this runtime inserts have
+ * (docs/contracts.md, "Mongo documents"), stored as the0 stores them, keyed by the string `id`. Documents this runtime inserts have
  * their id as `_id` too, so they are found through the primary index; the0's (an ObjectId `_id`) are looked up by `id`
  * (docs/architecture.md, "Store lookups").
  *
- * - Listings run the0's enabled filter (§2.4) as a cursor read in batches; each document is decoded on its own
+ * - Listings run the0's enabled filter (docs/contracts.md, "Enabled documents") as a cursor read in batches; each document is decoded on its own
  *   (through a per-id decode cache, so unchanged documents are not decoded again on every full read), and `_id` is
  *   dropped before decoding. A listing fails when the store fails, including a cursor that dies mid-read: it never
  *   ends early as if complete.
@@ -15,7 +15,7 @@
  *   timeouts apply only where the connection string does not set its own, so an outage is reported in seconds.
  * - At start: connect and ping within a deadline (the0: 10 s), then an index on `id` in both collections, created
  *   idempotently; a server that refuses it (permissions) is logged and the store runs without it. The index is not
- *   unique: the0 does not prevent duplicate ids (§4.5), and a unique index would fail on such a database.
+ *   unique: the0 does not prevent duplicate ids, and a unique index would fail on such a database.
  *
  * Its parts: `MongoConfig` (settings, connection string), `MongoCalls` (driver calls, transient failures, retries).
  */
@@ -57,7 +57,7 @@ export {
 // ---------------------------------------------------------------------------------------------------------------
 // Collections
 
-/** The domain's enabled filter (§2.4) as the driver types it (mutable arrays). */
+/** The domain's enabled filter (docs/contracts.md, "Enabled documents") as the driver types it (mutable arrays). */
 const enabled: Filter<Document> = { $or: [...enabledFilter.$or] }
 
 /** The document `filter` selects, when its ingest record is at revision `expected` (none when undefined). */

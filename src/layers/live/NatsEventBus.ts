@@ -1,8 +1,8 @@
 /**
  * The EventBus port over NATS: core publish and (queue) subscriptions through `@nats-io/transport-node`, streams
- * and durable pull consumers with explicit acks through `@nats-io/jetstream` (controller spec §3).
+ * and durable pull consumers with explicit acks through `@nats-io/jetstream` (docs/contracts.md, "NATS subjects").
  *
- * The connection is what the0's is not (spec §3.1): it reconnects forever, with a backoff that grows with the
+ * The connection is what the0's is not (docs/contracts.md, "NATS subjects"): it reconnects forever, with a backoff that grows with the
  * length of the outage (250 ms up to 5 s, with jitter), pings every 20 s so a half-open socket is noticed within a
  * minute, and a server that is down at start delays the layer (retrying, interruptibly) instead of failing the
  * process. Its state (`connected`, `reconnecting`, `closed`) follows the client's status events and is what

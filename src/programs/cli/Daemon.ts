@@ -1,6 +1,6 @@
 /**
  * `the0-runtime daemon sync --bot-id ID [--state-path] [--logs-path] [--interval] [--watch-done] [--readiness-port]`,
- * the0's sync sidecar (runtime spec §2, §4.1); and ours (docs/operations.md, "MinIO credentials"): `daemon restore
+ * the0's sync sidecar (docs/contracts.md, "Runtime commands"); and ours (docs/operations.md, "MinIO credentials"): `daemon restore
  * --bot-id ID [--code-path] [--state-path] [--code-file]`, the Pods' `restore` init container (the0's legacy
  * `daemon init` stays refused), and `daemon query-result --result-key KEY [--query-dir] [--readiness-port]`, the
  * query Jobs' `result` sidecar. `/readyz` listens on every interface, or on `THE0_READINESS_HOST` when set (`dev`

@@ -1,7 +1,7 @@
 /**
  * `the0-runtime execute [--skip-sync] [--skip-query-server] [--query-server-only] [--query PATH]`, the0's flags
- * (runtime spec §2, §3), and our `--skip-download` (the generated Pods pass it: their `restore` init container
- * holds the credentials). Configuration comes from the environment (§3.1); the exit code is the mode's (§3.11).
+ * (docs/contracts.md, "Runtime commands"), and our `--skip-download` (the generated Pods pass it: their `restore` init container
+ * holds the credentials). Configuration comes from the environment (docs/contracts.md, "In-pod env and files"); the exit code is the mode's (docs/contracts.md, "Runtime commands").
  */
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"

@@ -1,5 +1,5 @@
 /**
- * Controller settings as CLI options: the0's flags and env vars (controller spec §1.2) plus our own, each with
+ * Controller settings as CLI options: the0's flags and env vars (docs/contracts.md, "Controller flags and environment") plus our own, each with
  * a flag, an env var and a default shown in `--help`. Shared by `controller` and `render`, so `render` prints
  * exactly what a controller started with the same settings creates.
  */

@@ -1,5 +1,5 @@
 /**
- * The reconcile rules (controller spec §4, DESIGN §4) as a pure function from what is desired and what is
+ * The reconcile rules (docs/architecture.md, "Reconcile") as a pure function from what is desired and what is
  * observed for one key to the actions that move the world towards it. Everything that decides lives here.
  */
 import type { CronJob, Pod } from "../../domain/Kube.ts"

@@ -1,5 +1,5 @@
 /**
- * Bot bundles for `dev` (runtime spec §7.1): a directory is zipped as the0's CLI does (flat relative paths, files
+ * Bot bundles for `dev` (docs/contracts.md, "Bot bundles"): a directory is zipped as the0's CLI does (flat relative paths, files
  * only, hidden files skipped, Unix modes kept, Deflate), a zip is taken as it is; then `bot-config.yaml` at the zip
  * root is read and checked (type, runtime, entrypoints present in the zip). Every problem is a `BundleError` naming
  * the file and what is wrong with it.

@@ -1,5 +1,5 @@
 /**
- * The0's semantics of the lifecycle events (controller spec §3.4), as a pure fold over one bot's events in publish
+ * The0's semantics of the lifecycle events (docs/contracts.md, "What events do"), as a pure fold over one bot's events in publish
  * order (docs/architecture.md, "Event ingest"): `created` never overwrites an existing document, `updated` sets
  * config and custom (inserting when missing), `deleted` removes. Schedules also get `next_execution_time`,
  * recomputed when the cron expression changes, from the time the event was received, so that folding the same

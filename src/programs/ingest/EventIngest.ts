@@ -1,5 +1,5 @@
 /**
- * The NATS → store sync (controller spec §3, docs/architecture.md "Event ingest"): the six lifecycle subjects,
+ * The NATS → store sync (docs/architecture.md, "Event ingest"; docs/contracts.md, "NATS subjects"): the six lifecycle subjects,
  * then the key is handed to its controller at once. With the JetStream stream THE0_EVENTS present, a durable
  * consumer delivers what was published while we were away, each event is applied in its bot's publish order
  * (OrderedApply.ts) and acked only once applied. A new durable starts at the stream's first message when the store

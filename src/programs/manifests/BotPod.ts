@@ -1,5 +1,5 @@
 /**
- * The realtime bot Pod (controller spec §5.3): the `restore` init container (code and state onto the volumes), the
+ * The realtime bot Pod (docs/contracts.md, "Realtime bot Pod"): the `restore` init container (code and state onto the volumes), the
  * native `sync` sidecar, the `bot` container and, when the bot has a query entrypoint, the `query-server` container
  * on :9476. Only `restore` and `sync` hold the object-store credentials; the containers that run bot code hold
  * none, and no container sees another's processes (docs/operations.md, "MinIO credentials").

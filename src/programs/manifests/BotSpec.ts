@@ -1,6 +1,6 @@
 /**
- * What a bot or schedule document must have before any object is generated for it (controller spec §5.1, in
- * the0's order and with its messages), plus what the API server would reject in its id.
+ * What a bot or schedule document must have before any object is generated for it (docs/contracts.md,
+ * "Document validation", in the0's order and with its messages), plus what the API server would reject in its id.
  *
  * Ids: the0 accepts any `[A-Za-z0-9/._-]` id and lets the API server refuse the Pod every cycle. We require
  * what every name derived from the id needs: a DNS-1123 label (lower-case letters, digits and `-`, starting
@@ -53,7 +53,7 @@ export const idProblem = (id: string): string | undefined => {
 const nonEmpty = (value: string | undefined): string | undefined =>
   value === undefined || value === "" ? undefined : value
 
-/** The generator inputs of a bot or schedule document, or the first problem §5.1 (and the id rules) find. */
+/** The generator inputs of a bot or schedule document, or the first problem the0's checks (and the id rules) find. */
 export const botSpec = (doc: Bot): Either.Either<BotSpec, ManifestError> => {
   const id = doc.id
   const fail = (field: string, message: string) => Either.left(new ManifestError({ botId: id, field, message }))

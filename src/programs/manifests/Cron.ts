@@ -1,5 +1,5 @@
 /**
- * Cron expressions: the0's 6→5-field conversion for CronJobs (controller spec §4.4), what a Kubernetes CronJob
+ * Cron expressions: the0's 6→5-field conversion for CronJobs (docs/contracts.md, "Cron expressions"), what a Kubernetes CronJob
  * accepts (robfig/cron v3 `ParseStandard` without `@every` or time zones), and the0's
  * `CalculateNextExecutionTime` (6 fields with seconds and descriptors first, then 5 fields).
  *
@@ -96,7 +96,7 @@ const parseFields = (fields: ReadonlyArray<string>, timeZone: string): Either.Ei
 }
 
 /**
- * The schedule a CronJob gets for a document's cron expression: §4.4's conversion of the trimmed expression,
+ * The schedule a CronJob gets for a document's cron expression: the0's conversion (docs/contracts.md, "Cron expressions") of the trimmed expression,
  * checked as the API server checks it, so that what it would reject (a bad field, 7 fields, `@every 1h`, a time
  * zone, an unknown descriptor) is reported for that schedule instead of failing on every reconcile. With 6
  * fields the dropped seconds field must be valid too.

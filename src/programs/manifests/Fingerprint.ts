@@ -1,5 +1,5 @@
 /**
- * Canonical JSON and the fingerprint of a generated object (design §4 "Fingerprint"): the first 16 hex characters
+ * Canonical JSON and the fingerprint of a generated object (docs/architecture.md, "Fingerprint"): the first 16 hex characters
  * of the SHA-256 of the canonical JSON of the whole object without the fingerprint annotation itself. Any change
  * in what we would send to the API server (image, env, resources, labels...) changes it; key order never does.
  */

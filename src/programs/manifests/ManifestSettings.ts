@@ -1,5 +1,5 @@
 /**
- * What the manifest generators need from the controller's configuration (controller spec §1.2, §5.2, §7.1),
+ * What the manifest generators need from the controller's configuration (docs/contracts.md, "Controller flags and environment", "Pod shapes"),
  * plus our own settings: the Secret that carries the MinIO credentials, the Pods' termination grace period and
  * the query Jobs' TTL.
  */

@@ -1,5 +1,5 @@
 /**
- * The pieces every generated bot Pod shares (controller spec §5.2-§5.5): security contexts, the five emptyDir
+ * The pieces every generated bot Pod shares (docs/contracts.md, "Pod shapes", "Query Job"): security contexts, the five emptyDir
  * volumes and their mounts, the environment (rows 1-9; the MinIO variables, whose credentials come from a Secret
  * through `secretKeyRef`, only for the `restore` init container and the sidecars), resources with the per-bot
  * overrides, the containers that talk to the object store, and the Pod-level settings.
@@ -75,7 +75,7 @@ export const minioEnv = (settings: ManifestSettings): ReadonlyArray<EnvVar> => [
   { name: "MINIO_USE_SSL", value: settings.minioUseSSL ? "true" : "false" }
 ]
 
-/** Rows 1-9 of §5.3, with `entrypoint` as `ENTRYPOINT`. `BOT_CONFIG` is Go's JSON of `config` (sorted keys). */
+/** The first nine variables of a bot container (docs/contracts.md, "In-pod env and files"), with `entrypoint` as `ENTRYPOINT`. `BOT_CONFIG` is Go's JSON of `config` (sorted keys). */
 export const baseEnv = (spec: BotSpec, entrypoint: string): ReadonlyArray<EnvVar> => [
   { name: "BOT_ID", value: spec.id },
   { name: "CODE_FILE", value: spec.filePath },

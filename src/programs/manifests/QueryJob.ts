@@ -1,5 +1,5 @@
 /**
- * The one-shot query Job (controller spec §5.5): the `restore` init container, the native `result` sidecar that
+ * The one-shot query Job (docs/contracts.md, "Query Job"): the `restore` init container, the native `result` sidecar that
  * uploads `/query/result.json` to the request's key once the query has ended, and the `bot` container that runs the
  * query entrypoint (or the bot entrypoint when there is none) with `QUERY_PATH` and `QUERY_PARAMS` and no
  * credentials (docs/operations.md, "MinIO credentials"), `backoffLimit: 0`,
@@ -30,7 +30,7 @@ import {
 } from "./PodParts.ts"
 
 export interface QueryJobRequest {
-  /** The query path; `/` is prefixed when missing (§6.3). */
+  /** The query path; `/` is prefixed when missing (docs/contracts.md, "The :9477 API"). */
   readonly queryPath: string
   /** `QUERY_PARAMS`, set only when there is at least one parameter. */
   readonly params?: JsonObject | null | undefined

@@ -1,6 +1,6 @@
 /**
- * The CronJob of a scheduled bot (controller spec §5.4): `Forbid`, history 3 and 1, `backoffLimit: 2`, the
- * schedule converted to 5 fields (§4.4) and checked as the API server checks it. Each run's Pod: the `restore` init
+ * The CronJob of a scheduled bot (docs/contracts.md, "Scheduled CronJob"): `Forbid`, history 3 and 1, `backoffLimit: 2`, the
+ * schedule converted to 5 fields (docs/contracts.md, "Cron expressions") and checked as the API server checks it. Each run's Pod: the `restore` init
  * container, the native `sync` sidecar (the kubelet stops it after the `bot` container has ended, and it then
  * uploads the final state and logs) and the `bot` container, which holds no credentials (docs/operations.md,
  * "MinIO credentials").

@@ -1,5 +1,5 @@
 /**
- * Which bot a query is for and how to reach it (controller spec §6.3 step 5, §6.4): the document by id from the
+ * Which bot a query is for and how to reach it (docs/contracts.md, "The :9477 API", "Realtime queries"): the document by id from the
  * BotStore (realtime bots first, then schedules; no full scan), and, for a realtime bot, a Running bot Pod whose
  * query container is ready, from the bot controller's Pod cache (no API call).
  */

@@ -1,5 +1,5 @@
 /**
- * The ephemeral query (controller spec §5.5, §6.6), for scheduled bots and realtime bots without a ready Pod: a
+ * The ephemeral query (docs/contracts.md, "Query Job", "Scheduled queries"), for scheduled bots and realtime bots without a ready Pod: a
  * one-shot Job runs the query entrypoint, which uploads `/query/result.json` to `query-results/<resultKey>`.
  *
  * Unlike the0: the result key cannot collide (`<botId>/<nanos>-<random>/result.json`); completion is seen through

@@ -1,5 +1,5 @@
 /**
- * The QueryServer's limits the0 lacks (controller spec §6.1, §6.6 gaps): a cap on ephemeral query Jobs in flight
+ * The QueryServer's limits the0 lacks (docs/contracts.md, "The :9477 API", "Scheduled queries"): a cap on ephemeral query Jobs in flight
  * on this replica (one more is refused with 429 at once, never queued), the request body size (413), and
  * bearer-token auth, compared in constant time.
  */

@@ -1,6 +1,6 @@
 /**
  * Decodes a `POST /query` body exactly as the0's Go handler does (`json.NewDecoder(r.Body).Decode(&req)` into
- * `query.Request`, controller spec §6.3): the first JSON value of the body is read and anything after it is
+ * `query.Request`; docs/contracts.md, "The :9477 API"): the first JSON value of the body is read and anything after it is
  * ignored; an empty body is `EOF`; syntax errors carry Go's scanner messages; object keys match the fields
  * case-insensitively (exact spelling first), in document order, the last one winning; `null` leaves a field as
  * it was; a value of the wrong type is Go's `UnmarshalTypeError` (the first one is reported, after the whole
@@ -445,6 +445,6 @@ export const goDecodeQueryRequest = (body: Uint8Array): Either.Either<QueryReque
   })
 }
 
-/** The 400 message for a decoded request whose required fields are empty (§6.3 step 3), if any. */
+/** The 400 message for a decoded request whose required fields are empty (docs/contracts.md, "The :9477 API"), if any. */
 export const missingField = (request: QueryRequest): string | undefined =>
   request.bot_id === "" ? "bot_id is required" : request.query_path === "" ? "query_path is required" : undefined

@@ -1,5 +1,5 @@
 /**
- * The QueryServer on :9477 (controller spec §6), on every controller replica: `GET|ANY /health` and `POST /query`
+ * The QueryServer on :9477 (docs/contracts.md, "The :9477 API"), on every controller replica: `GET|ANY /health` and `POST /query`
  * with the0's request and response shapes, status codes and messages; realtime queries proxied to the bot Pod's
  * query container, others run as ephemeral Jobs; with the limits, auth and metrics the0 lacks.
  *

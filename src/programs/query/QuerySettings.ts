@@ -1,5 +1,5 @@
 /**
- * The QueryServer's settings (controller spec §6): where it listens, the limits the0 lacks (request body size,
+ * The QueryServer's settings (docs/contracts.md, "The :9477 API"): where it listens, the limits the0 lacks (request body size,
  * ephemeral Jobs in flight, the largest `timeout_sec`), optional bearer-token auth, and what the ephemeral Job
  * path needs from the manifest settings. Every field has a flag and an env var in the CLI.
  */

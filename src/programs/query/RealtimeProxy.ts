@@ -1,9 +1,9 @@
 /**
- * The realtime proxy (controller spec §6.5): `POST http://<podIP>:<port><query_path>` to the bot's query
+ * The realtime proxy (docs/contracts.md, "Realtime queries"): `POST http://<podIP>:<port><query_path>` to the bot's query
  * container, through a `RealtimeTransport` (Node's http, see that module), with a callback (`run`, the QueryServer's
  * fast path) or as an effect (`query`). The params go both as the JSON body
- * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the
- * §6.5 bug). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
+ * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the0
+ * dropped realtime params: docs/contracts.md, "The bot's query server"). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
  * unreadable, oversized or non-JSON answers and timeouts become the0's error messages.
  */
 import { Duration, Effect } from "effect"

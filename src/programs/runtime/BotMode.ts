@@ -1,5 +1,5 @@
 /**
- * Bot mode of `execute` (runtime spec §3.3): code, exec bits, state (neither downloaded under `--skip-download`: the
+ * Bot mode of `execute` (docs/contracts.md, "Runtime commands"): code, exec bits, state (neither downloaded under `--skip-download`: the
  * Pod's `restore` init container put them on the volumes), the logs directory, the in-process sync runner
  * (unless `--skip-sync`), the query server child for realtime bots (unless `--skip-query-server`), then the bot with
  * its output teed into `bot.log`. On a stop request the bot gets SIGTERM and a grace period; then the query child is

@@ -1,5 +1,5 @@
 /**
- * The environment of bot and query processes (runtime spec §3.8): the runtime's own, without the object-store and
+ * The environment of bot and query processes (docs/contracts.md, "Bot processes"): the runtime's own, without the object-store and
  * NATS credentials and the legacy variables, plus the bot's identity, paths and query inputs.
  */
 import type { Env } from "./StorageSettings.ts"

@@ -1,5 +1,5 @@
 /**
- * Running bot and query processes (runtime spec §3.7, §3.8, §3.11). A bot's stdout and stderr go to ours and are
+ * Running bot and query processes (docs/contracts.md, "Bot processes", "Runtime commands"). A bot's stdout and stderr go to ours and are
  * appended to `bot.log`; a query process shares our stdio. A stop request (or the scope closing) sends SIGTERM to the
  * process, waits up to the grace period, then SIGKILLs its process group (the0 sent SIGKILL at once, after the final
  * sync). Exit codes: the child's own; 255 when a signal killed it (Go's -1); 1 when it could not start.

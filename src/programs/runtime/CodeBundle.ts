@@ -1,5 +1,5 @@
 /**
- * The bot's code (runtime spec §3.4): the zip at `CODE_FILE` in the code bucket, extracted into the code path.
+ * The bot's code (docs/contracts.md, "In-pod env and files"): the zip at `CODE_FILE` in the code bucket, extracted into the code path.
  * Entries that would land outside the code path are skipped with a log line, as the0 does; existing files are
  * overwritten and others kept; Unix permissions in the zip are applied. A bundle that is not a zip fails with a
  * message naming the object, and nothing is written.
@@ -33,7 +33,7 @@ const entryMode = (entry: yauzl.Entry, isDirectory: boolean): number => {
   return unix !== 0 ? unix & 0o777 : isDirectory ? 0o755 : 0o644
 }
 
-/** `join(dest, name)` when it stays strictly inside `dest`, else undefined (the traversal guard of §3.4 step 5). */
+/** `join(dest, name)` when it stays strictly inside `dest`, else undefined (the traversal guard: a zip entry may not escape the code path). */
 export const safeTarget = (dest: string, name: string): string | undefined => {
   const root = path.resolve(dest)
   const target = path.resolve(root, name.replace(/^\/+/, ""))

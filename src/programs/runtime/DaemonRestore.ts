@@ -1,7 +1,7 @@
 /**
  * `the0-runtime daemon restore` (ours), the `restore` init container of the generated Pods and Jobs
- * (docs/operations.md, "MinIO credentials"): what `execute` did before running the bot (runtime spec §3.3 steps 1
- * and 3), as the0's legacy `daemon init` did (§4.10): the code downloaded and extracted (a failure is the
+ * (docs/operations.md, "MinIO credentials"): what `execute` did before running the bot (its first and
+ * third steps), as the0's legacy `daemon init` did: the code downloaded and extracted (a failure is the
  * command's, exit 1), the state directory made and the state restored (a failure is logged and leaves the
  * restore-failed marker, as in `execute`). It is the only container of a Pod besides the sidecar that holds the
  * object-store credentials, and it has ended before the bot starts.

@@ -1,5 +1,5 @@
 /**
- * `the0-runtime daemon sync`, the sync sidecar (runtime spec §4.1): `/readyz` and `/healthz` first (when a
+ * `the0-runtime daemon sync`, the sync sidecar (docs/contracts.md, "Runtime commands"): `/readyz` and `/healthz` first (when a
  * readiness port is given), then the sync runner; ready once it has started; on a stop request, or when the
  * `--watch-done` file appears, the final sync (each syncer with its own deadline) and exit 0. Missing storage
  * settings fail with the0's message (exit 1).

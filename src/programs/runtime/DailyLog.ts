@@ -1,5 +1,5 @@
 /**
- * Appending to a bot's daily log object `logs/<botId>/<YYYYMMDD>.log` (runtime spec §4.6). The chunk is formatted as
+ * Appending to a bot's daily log object `logs/<botId>/<YYYYMMDD>.log` (docs/contracts.md, "Daily log"). The chunk is formatted as
  * NDJSON and stored as a temp object, which is then copied to a missing daily object, concatenated server-side onto
  * one of 5 MiB or more (compose: a multipart copy, aborted on failure), or appended by read-modify-write below that.
  * An unknown error reading the daily object fails the append and never overwrites it. The temp object is always

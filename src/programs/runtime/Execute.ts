@@ -1,5 +1,5 @@
 /**
- * `the0-runtime execute` (runtime spec §3.2): picks the mode. `--query-server-only` wins over `QUERY_PATH`
+ * `the0-runtime execute` (docs/contracts.md, "Runtime commands"): picks the mode. `--query-server-only` wins over `QUERY_PATH`
  * (or `--query`), which wins over bot mode. Returns the process exit code.
  */
 import { Effect } from "effect"

@@ -1,5 +1,5 @@
 /**
- * The settings of `the0-runtime execute` (runtime spec §3.1): the0's environment variables and flags, plus our own
+ * The settings of `the0-runtime execute` (docs/contracts.md, "In-pod env and files"): the0's environment variables and flags, plus our own
  * few (`THE0_*`) for what the0 hard-codes. `CODE_PATH`, `STATE_PATH` and `LOGS_PATH` use "set but empty is empty",
  * as Go's LookupEnv does.
  */

@@ -2,7 +2,7 @@
  * Change triggers for the syncers: recursive watches on the logs and state directories (created when missing), with
  * a trailing-edge debounce bounded by a maximum wait, so a burst of writes gives one sync shortly after it ends and
  * a bot that writes without pause still syncs at least every `maxWait` (the0 watched non-recursively with a
- * leading-edge throttle that dropped events; spec §4.2).
+ * leading-edge throttle that dropped events).
  */
 import { type FSWatcher, watch } from "node:fs"
 import { mkdir } from "node:fs/promises"

@@ -1,5 +1,5 @@
 /**
- * The commands that run a bot or a query per runtime id (runtime spec §3.7), and `EnsureExecutable` (§3.3 step 2).
+ * The commands that run a bot or a query per runtime id (docs/contracts.md, "Bot processes"), and `EnsureExecutable` (docs/contracts.md, "Runtime commands").
  * Python and Node bots go through our wrappers; compiled bots run directly; the working directory is the code path.
  */
 import { chmod } from "node:fs/promises"
@@ -57,7 +57,7 @@ export class ChmodError extends Data.TaggedError("ChmodError")<{ readonly file: 
 }
 
 /**
- * Zips lose the exec bit (spec §9 item 4): for compiled runtimes, make the entrypoint executable (an error is
+ * Zips lose the exec bit: for compiled runtimes, make the entrypoint executable (an error is
  * returned) and the query entrypoint too when given (its error is ignored).
  */
 export const ensureExecutable = (

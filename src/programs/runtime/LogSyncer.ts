@@ -1,5 +1,5 @@
 /**
- * Ships `<logs>/bot.log` to the daily log object (runtime spec §4.5): from the last offset, in chunks of at most
+ * Ships `<logs>/bot.log` to the daily log object (docs/contracts.md, "Sync"): from the last offset, in chunks of at most
  * 1 MiB cut after the last newline (a chunk without one goes as it is; the final chunk may end mid-line), each
  * appended and then published raw, the offset advancing only after a successful append. The offset is persisted
  * next to the log, so a restarted sidecar continues where it stopped instead of uploading the whole log again.

@@ -1,5 +1,5 @@
 /**
- * The daily log's NDJSON records (runtime spec §4.6.1). Each non-empty, trimmed line of a chunk becomes one record:
+ * The daily log's NDJSON records (docs/contracts.md, "Daily log"). Each non-empty, trimmed line of a chunk becomes one record:
  * a JSON object that has a `timestamp` passes through byte for byte; another JSON object gets `timestamp` added;
  * anything else is wrapped as `{"timestamp":…,"message":…}` in that key order. Timestamps are RFC 3339 seconds in
  * UTC. (Go's sorted keys and HTML escaping are artefacts readers do not depend on; we keep key order and JSON.)

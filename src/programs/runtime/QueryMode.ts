@@ -1,5 +1,5 @@
 /**
- * One-shot query mode (runtime spec §3.9): code and state (read-only by convention, never uploaded; neither downloaded
+ * One-shot query mode (docs/contracts.md, "The bot's query server"): code and state (read-only by convention, never uploaded; neither downloaded
  * under `--skip-download`), then the query entrypoint with `QUERY_PATH`/`QUERY_PARAMS`, then `<query dir>/result.json`
  * uploaded to `QUERY_RESULT_KEY` in the query-results bucket, even when the query failed. The generated query Jobs set
  * no `QUERY_RESULT_KEY` in this container: their `result` sidecar uploads the file (`daemon query-result`). Unlike the0, compiled query entrypoints are made executable.

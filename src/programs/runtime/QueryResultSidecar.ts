@@ -2,7 +2,7 @@
  * `the0-runtime daemon query-result`, the `result` sidecar of a query Job (docs/operations.md, "MinIO credentials"):
  * the `bot` container runs the query without object-store credentials and writes `<query dir>/result.json`; when
  * it has ended the kubelet stops this sidecar (SIGTERM), which then uploads the file to its key in the query-results
- * bucket (created when missing), as the0's `execute` did after the query (runtime spec §3.9). `/readyz` answers 200
+ * bucket (created when missing), as the0's `execute` did after the query (docs/contracts.md, "The bot's query server"). `/readyz` answers 200
  * once the stop request is being listened for, so that the startup probe holds the query back until then. Exit 0
  * after the upload, 1 when it failed (the Pod's phase follows its main container only).
  */

@@ -1,5 +1,5 @@
 /**
- * Query-server-only mode, the `query-server` container of a realtime Pod (runtime spec §3.10). The bot container
+ * Query-server-only mode, the `query-server` container of a realtime Pod (docs/contracts.md, "The bot's query server"). The bot container
  * writes the code on the shared `/bot`; we wait up to 60 s for the query entrypoint to appear there and use it as it
  * is (re-extracting would hit "text file busy"). Only when it does not appear do we download the code and the state
  * ourselves; otherwise the bot container restores the shared `/state`, and a second extraction here would overwrite

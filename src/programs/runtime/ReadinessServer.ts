@@ -1,5 +1,5 @@
 /**
- * `/readyz` and `/healthz` of the sync sidecar (runtime spec §4.1): `/readyz` answers 503 `not ready` until the
+ * `/readyz` and `/healthz` of the sync sidecar (docs/contracts.md, "Runtime commands"): `/readyz` answers 503 `not ready` until the
  * syncers are initialised, then 200 `ok`; `/healthz` is always 200 `ok`. Started before the storage settings are
  * read, for the life of the scope. It listens on every interface, IPv6 and IPv4 (the kubelet probes the Pod IP).
  */

@@ -1,5 +1,5 @@
 /**
- * The runtime's own log lines, as the0's slog JSON handler writes them to stdout (runtime spec §2):
+ * The runtime's own log lines, as the0's slog JSON handler writes them to stdout (docs/contracts.md, "Runtime commands"):
  * `{"time":"<RFC3339Nano>","level":"INFO","msg":"...",<annotations>}`; the level comes from `LOG_LEVEL`
  * (`DEBUG|INFO|WARN|ERROR`, default INFO). These lines never reach `bot.log`.
  */

@@ -1,5 +1,5 @@
 /**
- * The state archive (runtime spec §3.5, §4.4): a tar.gz of the whole state directory with relative names, directory
+ * The state archive (docs/contracts.md, "Sync"): a tar.gz of the whole state directory with relative names, directory
  * entries included, and the size limits (10 MiB per file, 8 GiB in total by default) checked before an upload and
  * before an extraction writes anything. Entries that would land outside the state directory are skipped, as are
  * symlinks and other special files.

@@ -1,5 +1,5 @@
 /**
- * Uploads the state directory when its content changed (runtime spec §4.4). The hash is remembered only after a
+ * Uploads the state directory when its content changed (docs/contracts.md, "Sync"). The hash is remembered only after a
  * successful upload, so a failed one is retried at the next trigger; an empty or missing directory is never
  * uploaded; nothing is uploaded while the last restore had failed, so a bot that could not get its state does not
  * overwrite the stored one.

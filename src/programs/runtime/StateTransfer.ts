@@ -1,8 +1,8 @@
 /**
- * The state object `<botId>/state.tar.gz` in the state bucket (runtime spec §3.5, §4.4): restore before the bot
+ * The state object `<botId>/state.tar.gz` in the state bucket (docs/contracts.md, "Sync"): restore before the bot
  * starts (a missing key or bucket is a first run) and upload when it changed. The upload streams the tar.gz: one PUT
  * when it fits in a part, else a multipart upload that is aborted on a fresh, uninterruptible context if anything
- * fails, so no incomplete upload is ever left behind (spec §9 item 14).
+ * fails, so no incomplete upload is ever left behind.
  */
 import { access, mkdir, rm, writeFile } from "node:fs/promises"
 import * as path from "node:path"

@@ -1,5 +1,5 @@
 /**
- * Where the in-Pod runtime keeps things in object storage, and the state size limits (runtime spec §6). Read from
+ * Where the in-Pod runtime keeps things in object storage, and the state size limits (docs/contracts.md, "MinIO buckets and keys"). Read from
  * the environment as the0 does: bucket overrides `MINIO_*_BUCKET`, limits `MAX_STATE_SIZE_MB` and
  * `MAX_STATE_FILE_SIZE_MB` in whole MiB (invalid values are ignored).
  */

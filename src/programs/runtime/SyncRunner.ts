@@ -1,5 +1,5 @@
 /**
- * The sync loop shared by `execute` (in-process) and `daemon sync` (the sidecar) (runtime spec §4): the state
+ * The sync loop shared by `execute` (in-process) and `daemon sync` (the sidecar) (docs/contracts.md, "Sync"): the state
  * syncer then the logs syncer, serialized, on every debounced file change and every `interval`; and, when the scope
  * closes, a final sync in which each syncer has a fresh deadline of its own (state 180 s, logs 120 s) on an
  * uninterruptible context, so a cancelled caller never cuts it short.

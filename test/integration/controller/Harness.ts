@@ -43,7 +43,7 @@ export const freshNamespace = Effect.gen(function* () {
   return name
 })
 
-/** A bot or schedule as the0's API publishes it and writes it (controller spec §3.3), with `config` merged in. */
+/** A bot or schedule as the0's API publishes it and writes it (docs/contracts.md, "Event payloads"), with `config` merged in. */
 export const apiDocument = (id: string, config: Record<string, unknown> = {}, type = "realtime") => ({
   id,
   config: { name: `bot-${id}`, type, version: "1.0.0", symbol: "BTC/USD", customBotId: "cb", ...config },

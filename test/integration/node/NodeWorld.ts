@@ -38,7 +38,7 @@ export const manifestOn = (namespace: string) => ({
   imagePullPolicy: "Never" as const
 })
 
-/** A bot as the0's API publishes it: the document's `config` and `custom` (controller spec §3.3). */
+/** A bot as the0's API publishes it: the document's `config` and `custom` (docs/contracts.md, "Event payloads"). */
 const botEvent = (
   id: string,
   bot: { type: string; runtime: string; name: string; entrypoints: Record<string, string>; filePath: string },

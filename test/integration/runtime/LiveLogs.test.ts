@@ -1,5 +1,5 @@
 /**
- * Live logs (runtime spec §4.7): `daemon sync` run as the CLI with `NATS_URL` set publishes each raw chunk it
+ * Live logs (docs/contracts.md, "NATS subjects"): `daemon sync` run as the CLI with `NATS_URL` set publishes each raw chunk it
  * appends to the daily object on `the0.bot.logs.<id>`, on the testbed's NATS and MinIO.
  */
 import { spawn } from "node:child_process"

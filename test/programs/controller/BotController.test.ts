@@ -1,4 +1,4 @@
-/** The Bot Controller against the fake cluster: the0's controller cases (§10) and our rails. */
+/** The Bot Controller against the fake cluster: the0's controller cases and our rails. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import { Annotation, Label, ManagedBy } from "../../../src/domain/Labels.ts"

@@ -1,5 +1,5 @@
 /**
- * Property tests over random histories (DESIGN §6): bot changes, Pod crashes, API faults, dropped watches,
+ * Property tests over random histories: bot changes, Pod crashes, API faults, dropped watches,
  * store outages, controller restarts, runtime image changes (a restart with new settings) and bulk deletions
  * behind the store's back, on the fake cluster, with more bots than the mass-delete floor. Invariants: at most
  * one Pod per bot at any time; no healthy Pod deleted while the store cannot be read; a template roll takes

@@ -15,7 +15,7 @@ import { bot, cronJobs, ns, podNames, pods, settings, settle, world } from "./Co
 
 const env = Layer.merge(world(), MemoryEventBus.layerWithControl)
 
-/** The API's payload (controller spec §3.3). */
+/** The API's payload (docs/contracts.md, "Event payloads"). */
 const payload = (id: string, config: Record<string, unknown> = {}, type = "realtime") => {
   const doc = bot(id, config)
   return new TextEncoder().encode(

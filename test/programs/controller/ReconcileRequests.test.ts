@@ -22,7 +22,7 @@ const replica = (identity: string) =>
     leaderElection: { ...settings.leaderElection, identity }
   })
 
-/** the0's API payload for a new realtime bot (controller spec §3.3). */
+/** the0's API payload for a new realtime bot (docs/contracts.md, "Event payloads"). */
 const created = (id: string) => {
   const doc = bot(id)
   return new TextEncoder().encode(

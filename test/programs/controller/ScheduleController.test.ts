@@ -1,4 +1,4 @@
-/** The Schedule Controller against the fake cluster: the0's schedule cases (§10) and our differences. */
+/** The Schedule Controller against the fake cluster: the0's schedule cases and our differences. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { Annotation, Label, ManagedBy } from "../../../src/domain/Labels.ts"

@@ -65,7 +65,7 @@ describe("botSpec", () => {
     })
   })
 
-  it("unsupported runtime (§2.6 message)", () => {
+  it("unsupported runtime: the0's message", () => {
     expect(left(botSpec(testBot({ runtime: "python3.10" })))).toMatchObject({
       field: "custom.config.runtime",
       message:

@@ -1,5 +1,5 @@
 /**
- * The ephemeral query flow (controller spec §5.5, §6.6) against the memory cluster with the simulated kubelet and
+ * The ephemeral query flow (docs/contracts.md, "Query Job", "Scheduled queries") against the memory cluster with the simulated kubelet and
  * Job controller: the test plays the query Pod (reads its env, uploads `result.json`, exits), and checks the answer
  * and the world after it: no Job, no query Pod, no result object left, whatever happened.
  */

@@ -1,5 +1,5 @@
 /**
- * `POST /query` bodies decoded as Go's `json.Decoder` into `query.Request` does (controller spec §6.3), and the
+ * `POST /query` bodies decoded as Go's `json.Decoder` into `query.Request` does (docs/contracts.md, "The :9477 API"), and the
  * property that any body gets an answer or a 4xx with a message from the server, never a 5xx of its own.
  */
 import { describe, expect, it } from "@effect/vitest"

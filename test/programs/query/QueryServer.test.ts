@@ -1,5 +1,5 @@
 /**
- * the0's QueryServer and realtime-proxy cases (controller spec §10 `query/server_test.go`,
+ * the0's QueryServer and realtime-proxy cases (its tests `query/server_test.go` and
  * `query/realtime_test.go`), through HTTP on loopback, against the memory world and a query container that answers
  * like the0's SDK server.
  */
@@ -245,7 +245,7 @@ describe("QueryServer (the0 server_test cases)", () => {
   )
 })
 
-describe("realtime proxy (the0 realtime_test cases, and the §6.5 params fix)", () => {
+describe("realtime proxy (the0 realtime_test cases, and our params fix)", () => {
   it.scopedLive("POSTs to the path on the query container; params arrive as the JSON body and the query string", () =>
     Effect.gen(function* () {
       const sdk = yield* realtimeBot({ "/portfolio": (params) => ({ positions: [{ symbol: params.symbol }] }) })

@@ -13,7 +13,7 @@ const input = {
   queryParams: ""
 }
 
-describe("ChildEnv (runtime spec §3.8)", () => {
+describe("ChildEnv", () => {
   it("sets the bot's identity, paths and entrypoint", () => {
     const env = childEnv({ PATH: "/usr/bin" }, input)
     expect(env).toMatchObject({

@@ -7,7 +7,7 @@ import { sandbox } from "./support/Sandbox.ts"
 import { bytes, layerOf, memoryStore } from "./support/Stores.ts"
 import { makeZip } from "./support/Zip.ts"
 
-describe("CodeBundle (runtime spec §3.4)", () => {
+describe("CodeBundle", () => {
   it.scoped("extracts files with their modes, creating directories, overwriting and keeping others", () =>
     Effect.gen(function* () {
       const box = yield* sandbox

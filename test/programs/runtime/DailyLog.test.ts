@@ -14,7 +14,7 @@ const append = (store: ObjectStoreService, chunk: string | Uint8Array) =>
 
 const keys = (store: ObjectStoreService) => Effect.map(store.list("bot-logs"), (infos) => infos.map((info) => info.key))
 
-describe("Daily log append (runtime spec §4.6)", () => {
+describe("Daily log append", () => {
   it.effect("the first write of the day creates the object; later ones append; no temp object is left", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(day)

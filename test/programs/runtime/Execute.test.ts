@@ -83,7 +83,7 @@ const dailyLogLines = (store: ObjectStoreService, botId: string) =>
     return lines
   })
 
-describe("execute: bot mode (runtime spec §3.3)", () => {
+describe("execute: bot mode", () => {
   it.scopedLive("a Node bot: code downloaded, state restored and saved, output teed into bot.log and NDJSON logs", () =>
     Effect.gen(function* () {
       const store = yield* storeWithBundles

@@ -5,7 +5,7 @@ import { storageSettings } from "../../../src/programs/runtime/StorageSettings.t
 
 const required = { BOT_ID: "b", RUNTIME: "nodejs20", ENTRYPOINT: "main.js" }
 
-describe("ExecuteSettings (runtime spec §3.1)", () => {
+describe("ExecuteSettings", () => {
   it("names the first missing required variable, in the0's words", () => {
     expect(executeSettings({}, defaultFlags)).toMatchObject({ message: "BOT_ID environment variable is required" })
     expect(executeSettings({ BOT_ID: "b" }, defaultFlags)).toMatchObject({

@@ -7,7 +7,7 @@ import { botCommand, ensureExecutable, queryCommand } from "../../../src/program
 
 const argv = (command: { file: string; args: ReadonlyArray<string> }) => [command.file, ...command.args]
 
-describe("Launchers (runtime spec §3.7)", () => {
+describe("Launchers", () => {
   it("bot commands per runtime", () => {
     const bot = (runtime: string, entrypoint: string) => argv(botCommand(runtime, entrypoint, "/bot", "/app/wrappers"))
     expect(bot("python3.11", "main.py")).toEqual(["python3", "/app/wrappers/python_bot.py"])

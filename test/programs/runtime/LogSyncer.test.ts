@@ -20,7 +20,7 @@ const messages = (store: ObjectStoreService) =>
       .map((line) => (JSON.parse(line) as { message: string }).message)
   })
 
-describe("LogSyncer (runtime spec §4.5)", () => {
+describe("LogSyncer", () => {
   it.scoped("no file or an empty file: nothing; then the whole content, then only what was appended", () =>
     Effect.gen(function* () {
       const box = yield* sandbox

@@ -4,7 +4,7 @@ import { formatLogChunk } from "../../../src/programs/runtime/NdjsonLogFormat.ts
 const now = new Date("2026-04-01T10:00:00.123Z")
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
-describe("NDJSON log format (runtime spec §4.6.1)", () => {
+describe("NDJSON log format", () => {
   it("wraps plain text with timestamp then message", () => {
     expect(formatLogChunk("hello world\n", now)).toBe('{"timestamp":"2026-04-01T10:00:00Z","message":"hello world"}\n')
   })

@@ -1,4 +1,4 @@
-/** `execute` in one-shot query mode (§3.9) and query-server-only mode (§3.10), with the Node fixture's query.js. */
+/** `execute` in one-shot query mode and query-server-only mode (docs/contracts.md, "The bot's query server"), with the Node fixture's query.js. */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import * as path from "node:path"
@@ -51,7 +51,7 @@ const freePort = Effect.promise(
     })
 )
 
-describe("execute: one-shot query (runtime spec §3.9)", () => {
+describe("execute: one-shot query", () => {
   it.scopedLive("runs the query with QUERY_PATH and params and uploads result.json to QUERY_RESULT_KEY", () =>
     Effect.gen(function* () {
       const store = yield* storeWithBundle
@@ -96,7 +96,7 @@ describe("execute: one-shot query (runtime spec §3.9)", () => {
   )
 })
 
-describe("execute --query-server-only (runtime spec §3.10)", () => {
+describe("execute --query-server-only", () => {
   it.scopedLive("uses the code already on the shared volume and serves queries until stopped", () =>
     Effect.gen(function* () {
       const store = yield* memoryStore
@@ -155,7 +155,7 @@ describe("execute --query-server-only (runtime spec §3.10)", () => {
   )
 })
 
-describe("execute: the query server child of a realtime bot (runtime spec §3.3 step 6)", () => {
+describe("execute: the query server child of a realtime bot", () => {
   it.scopedLive("runs beside the bot, answers on its port, and is stopped with it", () =>
     Effect.gen(function* () {
       const store = yield* storeWithBundle

@@ -44,7 +44,7 @@ const writeState = (root: string, files: Record<string, string | Buffer>) => {
   }
 }
 
-describe("State archive and transfer (runtime spec §3.5, §4.4)", () => {
+describe("State archive and transfer", () => {
   it.scoped("uploads a tar.gz of the whole state with relative names and directories, and restores it", () =>
     Effect.gen(function* () {
       const box = yield* sandbox

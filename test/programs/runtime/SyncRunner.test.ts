@@ -42,7 +42,7 @@ const dailyLog = (store: ObjectStoreService) =>
     return info === undefined ? "" : text(yield* Effect.orDie(store.get("bot-logs", info.key)))
   })
 
-describe("SyncRunner (runtime spec §4)", () => {
+describe("SyncRunner", () => {
   it.scopedLive("an SDK state write in a grandchild directory and a log line sync within a second", () =>
     Effect.gen(function* () {
       const box = yield* sandbox
