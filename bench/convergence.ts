@@ -20,6 +20,7 @@ import * as MinioObjectStore from "../src/layers/live/MinioObjectStore.ts"
 import * as MongoBotStore from "../src/layers/live/MongoBotStore.ts"
 import * as NatsEventBus from "../src/layers/live/NatsEventBus.ts"
 import * as Controller from "../src/programs/cli/Controller.ts"
+import * as App from "../src/programs/controller/App.ts"
 import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
 import * as QuerySettings from "../src/programs/query/QuerySettings.ts"
 import { KubeApi } from "../src/services/KubeApi.ts"
@@ -137,7 +138,7 @@ const p99Bound = (before: Map<number, number>, after: Map<number, number>) => {
   return { total, p99: bounds.find((le) => count(le) >= 0.99 * total) ?? Number.NaN }
 }
 
-const controllerLayer = Controller.app({
+const controllerLayer = App.layer({
   settings: {
     ...ControllerSettings.defaults,
     manifest: { ...ControllerSettings.defaults.manifest, namespace, minioEndpoint: MINIO_ENDPOINT },

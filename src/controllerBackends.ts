@@ -9,7 +9,8 @@ import * as MinioObjectStore from "./layers/live/MinioObjectStore.ts"
 import * as MongoBotStore from "./layers/live/MongoBotStore.ts"
 import * as NatsEventBus from "./layers/live/NatsEventBus.ts"
 import * as MemoryEventBus from "./layers/memory/MemoryEventBus.ts"
-import type { BackendSettings, Backends } from "./programs/cli/Controller.ts"
+import type { BackendSettings } from "./programs/cli/Controller.ts"
+import type { Backends } from "./programs/controller/App.ts"
 
 export const controllerBackends = (b: BackendSettings): Backends =>
   Layer.mergeAll(

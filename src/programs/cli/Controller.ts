@@ -1,27 +1,15 @@
 /**
- * `the0-runtime controller`: the controller manager (Bot and Schedule controllers, event ingest, leader
- * election), the health and metrics server and the QueryServer, on the backends the composition root gives it.
- * Takes the0's flags and env vars (controller spec §1.2) plus ours.
+ * `the0-runtime controller`: the0's flags and env vars (controller spec §1.2) plus ours, read into the settings of
+ * the controller process (programs/controller/App.ts), run on the backends the composition root gives it.
  */
 
-import { createServer } from "node:http"
 import { hostname } from "node:os"
 import { Command } from "@effect/cli"
-import { HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Config, Context, Effect, Layer, Redacted } from "effect"
-import type { BotStore } from "../../services/BotStore.ts"
-import type { EventBus } from "../../services/EventBus.ts"
-import type { KubeApi } from "../../services/KubeApi.ts"
-import type { ObjectStore } from "../../services/ObjectStore.ts"
+import { Config, Effect, Layer, Redacted } from "effect"
+import * as App from "../controller/App.ts"
 import type { ControllerSettings } from "../controller/ControllerSettings.ts"
-import * as Manager from "../controller/Manager.ts"
 import * as MinioCredentialsSource from "../controller/MinioCredentialsSource.ts"
-import * as HealthServer from "../HealthServer.ts"
-import { everyInterface, listenHost } from "../ListenAddress.ts"
-import { Metrics } from "../Metrics.ts"
-import * as QueryServer from "../query/QueryServer.ts"
-import { type QuerySettings, settingsProblems } from "../query/QuerySettings.ts"
+import { settingsProblems } from "../query/QuerySettings.ts"
 import { controllerOptions, integer, queryOptions, text } from "./SettingsOptions.ts"
 
 /** Where the backends are: what the composition root needs to build the live layers. */
@@ -35,39 +23,6 @@ export interface BackendSettings {
   readonly minioEndpoint: string
   /** How many JetStream messages the durable consumer is handed ahead: ingest's concurrency. */
   readonly natsPrefetch: number
-}
-
-export interface ControllerArgs {
-  readonly settings: ControllerSettings
-  readonly query: QuerySettings
-  readonly healthPort: number
-  /** Interface of the health server; every interface when absent (`dev` gives its `--host`). */
-  readonly healthHost?: string
-}
-
-export type Backends = Layer.Layer<KubeApi | BotStore | EventBus | ObjectStore, unknown>
-
-class ManagerInstance extends Context.Tag("the0/ManagerInstance")<ManagerInstance, Manager.Manager>() {}
-
-/** Everything the controller process runs, on whatever backends are provided. */
-export const app = (args: ControllerArgs) => {
-  const manager = Layer.scoped(ManagerInstance, Manager.make(args.settings))
-  const health = Layer.unwrapEffect(
-    Effect.map(ManagerInstance, (m) =>
-      HttpServer.serve(HealthServer.router(m.ready)).pipe(
-        Layer.provide(
-          NodeHttpServer.layer(createServer, {
-            port: args.healthPort,
-            host: listenHost(args.healthHost ?? everyInterface)
-          })
-        )
-      )
-    )
-  )
-  const query = Layer.unwrapEffect(
-    Effect.map(ManagerInstance, (m) => QueryServer.layer({ settings: args.query, botPods: m.bots.informer }))
-  )
-  return Layer.mergeAll(health, query).pipe(Layer.provide(manager), Layer.provideMerge(Metrics.layer))
 }
 
 /**
@@ -112,7 +67,7 @@ const credentials = Effect.gen(function* () {
   return { accessKey: Redacted.value(accessKey), secretKey: Redacted.value(secretKey) }
 })
 
-export const command = (backends: (settings: BackendSettings) => Backends) =>
+export const command = (backends: (settings: BackendSettings) => App.Backends) =>
   Command.make("controller", options, (input) =>
     Effect.gen(function* () {
       const creds = yield* credentials
@@ -151,16 +106,16 @@ export const command = (backends: (settings: BackendSettings) => Backends) =>
             leaderElection: { ...input.settings.leaderElection, identity },
             ...(source._tag === "Owned" ? { ownedMinioCredentials: creds } : {})
           }
-          const args: ControllerArgs = {
+          const app: App.AppSettings = {
             settings,
             query: { ...input.query, manifest },
             healthPort: input.healthPort
           }
           yield* Effect.logInfo(
             `Starting the0 runtime controller: namespace ${namespace}, identity ${identity}, ` +
-              `resync ${JSON.stringify(settings.resyncInterval)}, health :${args.healthPort}, query :${args.query.port}`
+              `resync ${JSON.stringify(settings.resyncInterval)}, health :${app.healthPort}, query :${app.query.port}`
           )
-          return app(args)
+          return App.layer(app)
         })
       )
       return yield* Layer.launch(controller.pipe(Layer.provide(backends(backendSettings))))

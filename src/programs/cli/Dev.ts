@@ -12,8 +12,9 @@ import { readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Cause, Config, Console, Data, Duration, Effect, Logger, LogLevel, Option } from "effect"
+import type { Backends } from "../controller/App.ts"
 import * as AdminToken from "../dev/AdminToken.ts"
-import type { DevBackends, DevSettings } from "../dev/DevApp.ts"
+import type { DevSettings } from "../dev/DevApp.ts"
 import * as DevApp from "../dev/DevApp.ts"
 
 /** What the composition root needs to build the embedded backends. */
@@ -24,7 +25,7 @@ export interface DevBackendInputs {
 }
 
 export interface DevEnvironment {
-  readonly backends: (inputs: DevBackendInputs) => DevBackends
+  readonly backends: (inputs: DevBackendInputs) => Backends
   /** The demo bots' bundles (`assets/demo`). */
   readonly demoDir: string
 }

@@ -1,18 +1,15 @@
 /**
  * `the0-runtime dev`: the controller manager, its health server and the QueryServer exactly as `controller` runs
- * them (`Controller.app`), on the embedded backends the composition root gives (memory BotStore and EventBus, an
- * on-disk ObjectStore, the fake cluster with a kubelet that runs real processes), plus the admin API. On start the
- * bots recorded in the data directory are published again, the demo bots added when asked for, and a summary
- * printed.
+ * them (programs/controller/App.ts), on the embedded backends the composition root gives (memory BotStore and
+ * EventBus, an on-disk ObjectStore, the fake cluster with a kubelet that runs real processes), plus the admin API. On
+ * start the bots recorded in the data directory are published again, the demo bots added when asked for, and a
+ * summary printed.
  */
 import * as path from "node:path"
 import { Console, Context, Effect, Layer, type Scope } from "effect"
 import { eventsStream } from "../../domain/BotEvent.ts"
-import type { BotStore } from "../../services/BotStore.ts"
 import { EventBus } from "../../services/EventBus.ts"
-import type { KubeApi } from "../../services/KubeApi.ts"
-import type { ObjectStore } from "../../services/ObjectStore.ts"
-import { app as controllerApp } from "../cli/Controller.ts"
+import * as App from "../controller/App.ts"
 import * as ControllerSettings from "../controller/ControllerSettings.ts"
 import * as EventIngest from "../ingest/EventIngest.ts"
 import * as ManifestSettings from "../manifests/ManifestSettings.ts"
@@ -46,8 +43,6 @@ export const layout = (dataDir: string) => ({
   pods: path.join(dataDir, "pods")
 })
 
-export type DevBackends = Layer.Layer<KubeApi | BotStore | EventBus | ObjectStore, unknown>
-
 /** The demo bots: fixed ids so the printed `curl` lines always work. */
 export const demoBots = [
   { id: "demo-ticker", dir: "realtime-ticker", config: { symbol: "BTC/USD", base_price: 45000, interval_ms: 1000 } },
@@ -78,9 +73,9 @@ const eventStream = Layer.effectDiscard(
 class Started extends Context.Tag("the0/DevStarted")<Started, Admin.AdminContext>() {}
 
 /** Everything `dev` runs, on `backends`; the admin context once up. */
-export const layer = (settings: DevSettings, backends: DevBackends) => {
+export const layer = (settings: DevSettings, backends: App.Backends) => {
   const controller = controllerSettings(settings)
-  const running = controllerApp({
+  const running = App.layer({
     settings: controller,
     query: {
       ...QuerySettings.defaults,
@@ -184,7 +179,7 @@ export const summary = (settings: DevSettings, bots: ReadonlyArray<Admin.BotView
 }
 
 /** Starts everything, prints the summary, and runs until interrupted. */
-export const run = (settings: DevSettings, backends: DevBackends): Effect.Effect<never, unknown, Scope.Scope> =>
+export const run = (settings: DevSettings, backends: App.Backends): Effect.Effect<never, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const context = yield* Layer.build(layer(settings, backends))
     const ctx = yield* Effect.provide(start(settings), context)

@@ -1,6 +1,7 @@
 /**
- * Runs the controller process (the very `app` of `the0-runtime controller`) in the test, on the testbed's real
- * servers, in a namespace of its own, and gives the test direct clients to check the state of the world.
+ * Runs the controller process (programs/controller/App.ts, as `the0-runtime controller` runs it) in the test, on the
+ * testbed's real servers, in a namespace of its own, and gives the test direct clients to check the state of the
+ * world.
  */
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -11,7 +12,7 @@ import * as LiveKubeApi from "../../../src/layers/live/LiveKubeApi.ts"
 import * as MinioObjectStore from "../../../src/layers/live/MinioObjectStore.ts"
 import * as MongoBotStore from "../../../src/layers/live/MongoBotStore.ts"
 import * as NatsEventBus from "../../../src/layers/live/NatsEventBus.ts"
-import * as Controller from "../../../src/programs/cli/Controller.ts"
+import * as App from "../../../src/programs/controller/App.ts"
 import * as ControllerSettings from "../../../src/programs/controller/ControllerSettings.ts"
 import * as QuerySettings from "../../../src/programs/query/QuerySettings.ts"
 import { requireEnv, uniqueName } from "../testbed/env.ts"
@@ -78,7 +79,7 @@ export const clearStore = Effect.promise(async () => {
   }
 })
 
-export const backends = (): Controller.Backends =>
+export const backends = (): App.Backends =>
   Layer.mergeAll(
     LiveKubeApi.layer({ kubeconfig: env.KUBECONFIG, qps: 100, burst: 200 }),
     MongoBotStore.layer({ uri: env.MONGO_URI, setting: "MONGO_URI" }),
@@ -116,13 +117,13 @@ export const startController = (
       ownedMinioCredentials: { accessKey: env.MINIO_ACCESS_KEY, secretKey: env.MINIO_SECRET_KEY },
       ...overrides
     }
-    const args: Controller.ControllerArgs = {
+    const app: App.AppSettings = {
       settings,
       query: { ...QuerySettings.defaults, port: queryPort, host: "127.0.0.1", manifest: settings.manifest },
       healthPort
     }
     const scope = yield* Scope.make()
-    yield* Layer.buildWithScope(Controller.app(args).pipe(Layer.provide(backends())), scope)
+    yield* Layer.buildWithScope(App.layer(app).pipe(Layer.provide(backends())), scope)
     const running: Running = { stop: Scope.close(scope, Exit.void), healthPort, queryPort }
     return running
   })
