@@ -6,7 +6,6 @@ export interface FieldViolation {
   readonly message: string
 }
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
 const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
@@ -27,8 +26,6 @@ export const validateName = (kind: Kind, name: string, field = "metadata.name"):
     })
   return out
 }
-
-export const isDns1123Label = (value: string): boolean => value.length <= 63 && dns1123Label.test(value)
 
 export const validateLabelKey = (key: string, field: string): Array<FieldViolation> => {
   const slash = key.indexOf("/")

@@ -51,12 +51,6 @@ const parseRequirement = (text: string): Requirement => {
 /** Parses `a=b,c!=d,e in (f,g),!h,i`. The empty string selects everything. */
 export const parse = (text: string): LabelSelector => splitTopLevel(text).map(parseRequirement)
 
-/** Builds the selector string for equality requirements. */
-export const fromLabels = (labels: Readonly<Record<string, string>>): string =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",")
-
 export const matches = (selector: LabelSelector, labels: Readonly<Record<string, string>> | undefined): boolean =>
   selector.every((req) => {
     const value = labels?.[req.key]

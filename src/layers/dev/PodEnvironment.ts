@@ -8,6 +8,7 @@
 import * as path from "node:path"
 import { Effect } from "effect"
 import type { Container, EnvVar } from "../../domain/Kube.ts"
+import { botQueryPort } from "../../domain/Query.ts"
 import { type KubeletNode, nodeName, podIP } from "./KubeletNode.ts"
 import type { PodRun } from "./PodRun.ts"
 
@@ -19,7 +20,7 @@ const pathVariables: ReadonlyArray<readonly [string, string]> = [
 ]
 
 /** Container ports whose mapped host port a bot reads from a variable: the SDK's query server port. */
-const portVariables: Readonly<Record<number, string>> = { 9476: "THE0_QUERY_PORT" }
+const portVariables: Readonly<Record<number, string>> = { [botQueryPort]: "THE0_QUERY_PORT" }
 
 const defaultInherit = ["PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "SHELL", "TZ", "PYTHONPATH"]
 

@@ -14,6 +14,7 @@ import { encodeBotEvent, Subject } from "../../domain/BotEvent.ts"
 import { Bucket, logPrefix } from "../../domain/Buckets.ts"
 import type { Pod } from "../../domain/Kube.ts"
 import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
+import { botQueryPort } from "../../domain/Query.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
@@ -21,7 +22,7 @@ import { botPods, scheduleCronJobs } from "../controller/OwnedKinds.ts"
 import { idProblem } from "../manifests/BotSpec.ts"
 import { kubernetesSchedule, nextExecutionTime } from "../manifests/Cron.ts"
 import type { ManifestSettings } from "../manifests/ManifestSettings.ts"
-import { labelValue, queryServerPort } from "../manifests/PodParts.ts"
+import { labelValue } from "../manifests/PodParts.ts"
 import { type BundleError, readManifest } from "./Bundle.ts"
 import type { BotRecord, Registry, RegistryError } from "./Registry.ts"
 
@@ -296,7 +297,7 @@ export const view = (ctx: AdminContext, record: BotRecord) =>
       const failed = unbuildable === undefined ? {} : { state: "failed", reason: unbuildable }
       if (pod === undefined)
         return { ...base, state: enabled ? "pending" : "stopped", restarts: 0, ...failed } satisfies BotView
-      const port = pod.metadata.annotations?.[devHostPortAnnotation(queryServerPort)]
+      const port = pod.metadata.annotations?.[devHostPortAnnotation(botQueryPort)]
       return {
         ...base,
         ...(enabled || pod.metadata.deletionTimestamp !== undefined ? podState(pod) : { state: "stopped" }),

@@ -8,6 +8,7 @@ import { Either } from "effect"
 import type { Bot } from "../../domain/Bot.ts"
 import type { Container, EnvVar, Pod } from "../../domain/Kube.ts"
 import { Annotation, customBotIdLabel, Label, ManagedBy } from "../../domain/Labels.ts"
+import { botQueryPort } from "../../domain/Query.ts"
 import { botSpec } from "./BotSpec.ts"
 import { withFingerprint } from "./Fingerprint.ts"
 import { type ManifestError, validated } from "./ManifestError.ts"
@@ -15,10 +16,11 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  ContainerName,
   executeCommand,
   labelValue,
   podSpec,
-  queryServerPort,
+  queryPortName,
   queryServerResources,
   restoreContainer,
   runtimeContainer,
@@ -39,7 +41,7 @@ export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod,
       ...(spec.queryEntrypoint === undefined ? [] : [{ name: "QUERY_ENTRYPOINT", value: spec.queryEntrypoint }])
     ]
     const bot: Container = runtimeContainer(settings, {
-      name: "bot",
+      name: ContainerName.bot,
       command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env,
@@ -51,10 +53,10 @@ export const botPod = (settings: ManifestSettings, doc: Bot): Either.Either<Pod,
         ? []
         : [
             runtimeContainer(settings, {
-              name: "query-server",
+              name: ContainerName.queryServer,
               command: executeCommand("--query-server-only"),
               env,
-              ports: [{ name: "query", containerPort: queryServerPort, protocol: "TCP" }],
+              ports: [{ name: queryPortName, containerPort: botQueryPort, protocol: "TCP" }],
               resources: queryServerResources,
               volumeMounts: standardMounts
             })

@@ -16,7 +16,16 @@ type VolumeMount = NonNullable<Container["volumeMounts"]>[number]
 
 export const runtimeBinary = "/app/runtime"
 export const syncReadinessPort = 8079
-export const queryServerPort = 9476
+
+/** The names of the containers of the generated Pods, and of the `query-server` container's port. */
+export const ContainerName = {
+  restore: "restore",
+  sync: "sync",
+  result: "result",
+  bot: "bot",
+  queryServer: "query-server"
+} as const
+export const queryPortName = "query"
 
 /** A label value the API server accepts: valid values are kept, others sanitised; `""` stays `""`. */
 export const labelValue = (value: string): string => (value === "" ? "" : sanitizeLabelValue(value))
@@ -217,7 +226,7 @@ export const restoreContainer = (
   resources: ResourceRequirements
 ): Container =>
   runtimeContainer(settings, {
-    name: "restore",
+    name: ContainerName.restore,
     command: [runtimeBinary, "daemon", "restore"],
     args: ["--bot-id", spec.id, "--code-path", "/bot", "--state-path", "/state", "--code-file", spec.filePath],
     env: minioEnv(settings),
@@ -231,7 +240,7 @@ export const restoreContainer = (
  */
 export const syncSidecar = (settings: ManifestSettings, botId: string): Container =>
   runtimeContainer(settings, {
-    name: "sync",
+    name: ContainerName.sync,
     command: [runtimeBinary, "daemon", "sync"],
     args: [
       "--bot-id",
@@ -253,7 +262,7 @@ export const syncSidecar = (settings: ManifestSettings, botId: string): Containe
 /** The native `result` sidecar of a query Job (`daemon query-result`): uploads `/query/result.json` when stopped. */
 export const resultSidecar = (settings: ManifestSettings, resultKey: string): Container =>
   runtimeContainer(settings, {
-    name: "result",
+    name: ContainerName.result,
     command: [runtimeBinary, "daemon", "query-result"],
     args: ["--result-key", resultKey, "--query-dir", "/query", "--readiness-port", String(syncReadinessPort)],
     env: minioEnv(settings),

@@ -20,6 +20,7 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  ContainerName,
   executeCommand,
   labelValue,
   podSpec,
@@ -68,7 +69,7 @@ export const queryJob = (
     const resources = yield* botResources(spec)
     const params = request.params ?? {}
     const bot = runtimeContainer(settings, {
-      name: "bot",
+      name: ContainerName.bot,
       command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env: [

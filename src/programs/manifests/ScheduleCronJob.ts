@@ -19,6 +19,7 @@ import type { ManifestSettings } from "./ManifestSettings.ts"
 import {
   baseEnv,
   botResources,
+  ContainerName,
   executeCommand,
   labelValue,
   podSpec,
@@ -61,7 +62,7 @@ export const scheduleCronJob = (
     const resources = yield* botResources(spec)
     const customBotId = labelValue(customBotIdLabel(spec.customBotName, spec.id))
     const bot = runtimeContainer(settings, {
-      name: "bot",
+      name: ContainerName.bot,
       command: executeCommand("--skip-sync", "--skip-query-server"),
       workingDir: "/bot",
       env: [

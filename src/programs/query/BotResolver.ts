@@ -11,7 +11,7 @@ import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
 import { botQueryPort } from "../../domain/Query.ts"
 import type { BotStoreError, BotStoreService } from "../../services/BotStore.ts"
 import type { Informer } from "../controller/Informer.ts"
-import { labelValue } from "../manifests/PodParts.ts"
+import { ContainerName, labelValue, queryPortName } from "../manifests/PodParts.ts"
 
 /** 404: no enabled bot or schedule with that id, or it has no query entrypoint; the message is the0's. */
 export class BotNotFound extends Data.TaggedError("BotNotFound")<{ readonly message: string }> {}
@@ -28,10 +28,6 @@ export class BotLookupFailed extends Data.TaggedError("BotLookupFailed")<{
 export type QueryTarget =
   | { readonly mode: "realtime"; readonly doc: Bot }
   | { readonly mode: "scheduled"; readonly doc: BotSchedule }
-
-/** The name of the realtime Pod's query container and of its port. */
-export const queryContainerName = "query-server"
-export const queryPortName = "query"
 
 const checkEntrypoints = (doc: Bot): Effect.Effect<void, BotNotFound> => {
   const entrypoints = doc.custom?.config?.entrypoints
@@ -83,7 +79,7 @@ export interface RealtimeEndpoint {
 }
 
 const queryPort = (pod: Pod): number => {
-  const container = pod.spec.containers.find((c) => c.name === queryContainerName)
+  const container = pod.spec.containers.find((c) => c.name === ContainerName.queryServer)
   const ports = container?.ports ?? []
   const port = (ports.find((p) => p.name === queryPortName) ?? ports[0])?.containerPort ?? botQueryPort
   const mapped = Number(pod.metadata.annotations?.[devHostPortAnnotation(port)])
@@ -101,7 +97,7 @@ export const realtimeEndpoint = (pods: Informer<"Pod">, botId: string): Option.O
     if (pod.metadata.deletionTimestamp !== undefined) continue
     const ip = pod.status?.podIP
     if (pod.status?.phase !== "Running" || ip === undefined || ip === "") continue
-    const ready = pod.status.containerStatuses?.find((s) => s.name === queryContainerName)?.ready === true
+    const ready = pod.status.containerStatuses?.find((s) => s.name === ContainerName.queryServer)?.ready === true
     if (!ready) continue
     return Option.some({ podName: pod.metadata.name, ip, port: queryPort(pod) })
   }

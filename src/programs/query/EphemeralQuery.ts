@@ -15,6 +15,7 @@ import { Bucket, queryResultKey } from "../../domain/Buckets.ts"
 import type { Job } from "../../domain/Kube.ts"
 import type { KubeApiError, KubeApiService } from "../../services/KubeApi.ts"
 import type { ObjectStoreService } from "../../services/ObjectStore.ts"
+import { ContainerName } from "../manifests/PodParts.ts"
 import { queryJob } from "../manifests/QueryJob.ts"
 import type { QueryMetrics } from "./QueryMetrics.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
@@ -191,7 +192,7 @@ export const run = (deps: EphemeralQueryDeps, query: EphemeralQuery): Effect.Eff
         const pod = pods.items[0]
         if (pod === undefined) return Effect.succeed("<no pod found for the query job>")
         return api.podLogs(namespace, pod.metadata.name, {
-          container: "bot",
+          container: ContainerName.bot,
           tailLines: settings.failureLogTailLines
         })
       }),

@@ -3,7 +3,7 @@
  * ephemeral Jobs in flight, the largest `timeout_sec`), optional bearer-token auth, and what the ephemeral Job
  * path needs from the manifest settings. Every field has a flag and an env var in the CLI.
  */
-import { defaultQueryTimeoutSec, queryServerPort } from "../../domain/Query.ts"
+import { defaultQueryTimeoutSec, queryApiPort } from "../../domain/Query.ts"
 import { everyInterface } from "../ListenAddress.ts"
 import * as ManifestSettings from "../manifests/ManifestSettings.ts"
 
@@ -38,7 +38,7 @@ export interface QuerySettings {
 }
 
 export const defaults: QuerySettings = {
-  port: queryServerPort,
+  port: queryApiPort,
   host: everyInterface,
   checkHost: false,
   maxBodyBytes: 1024 * 1024,

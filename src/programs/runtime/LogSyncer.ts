@@ -4,7 +4,7 @@
  * appended and then published raw, the offset advancing only after a successful append. The offset is persisted
  * next to the log, so a restarted sidecar continues where it stopped instead of uploading the whole log again.
  */
-import { open, readFile, rename, stat, writeFile } from "node:fs/promises"
+import { open, readFile, rename, writeFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Duration, Effect, Ref } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
@@ -107,12 +107,3 @@ export const makeLogSyncer = (options: LogSyncerOptions): Effect.Effect<LogSynce
 
     return { sync, offset: Effect.map(Ref.get(position), (p) => p.offset) }
   })
-
-/** The size of the log file now, 0 when missing. */
-export const logSize = (logsPath: string): Effect.Effect<number> =>
-  Effect.promise(() =>
-    stat(path.join(logsPath, logFileName)).then(
-      (info) => info.size,
-      () => 0
-    )
-  )

@@ -12,6 +12,7 @@ import { BotStore } from "../../services/BotStore.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { durableName } from "../ingest/EventIngest.ts"
+import { ContainerName } from "../manifests/PodParts.ts"
 import { type BotStory, botStory, report, type StatusReport } from "./StatusReport.ts"
 
 export interface StatusTarget {
@@ -92,9 +93,11 @@ export const gatherBot = (target: StatusTarget, id: string): Effect.Effect<BotSt
     const lastLogLine =
       pod === undefined
         ? undefined
-        : yield* api.podLogs(target.namespace, pod.name, { container: "bot", tailLines: 1, limitBytes: 4096 }).pipe(
-            Effect.map((text) => text.trimEnd().split("\n").at(-1)),
-            Effect.orElseSucceed(() => undefined)
-          )
+        : yield* api
+            .podLogs(target.namespace, pod.name, { container: ContainerName.bot, tailLines: 1, limitBytes: 4096 })
+            .pipe(
+              Effect.map((text) => text.trimEnd().split("\n").at(-1)),
+              Effect.orElseSucceed(() => undefined)
+            )
     return lastLogLine === undefined || lastLogLine === "" ? story : { ...story, lastLogLine }
   })
