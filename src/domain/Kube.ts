@@ -12,6 +12,24 @@ export interface OwnerReference {
   readonly blockOwnerDeletion?: boolean
 }
 
+/** The reference a Kubernetes controller puts on what it makes: the owner, as its controller, blocking its deletion. */
+export const controllerReference = (
+  apiVersion: string,
+  kind: string,
+  owner: { readonly name: string; readonly uid?: string }
+): OwnerReference => ({
+  apiVersion,
+  kind,
+  name: owner.name,
+  uid: owner.uid ?? "",
+  controller: true,
+  blockOwnerDeletion: true
+})
+
+/** Whether `object` names the object with `uid` among its owners. */
+export const isOwnedBy = (object: { readonly metadata: ObjectMeta }, uid: string | undefined): boolean =>
+  (object.metadata.ownerReferences ?? []).some((o) => o.uid === uid)
+
 export interface ObjectMeta {
   readonly name: string
   readonly generateName?: string

@@ -7,25 +7,15 @@
  * (default 1) are deleted with their Pods. Times come from the Effect Clock, so TestClock drives it in tests.
  */
 import { Clock, Cron, Effect, Either, FiberMap, Layer, Option, Stream } from "effect"
-import type { CronJob, Job } from "../../domain/Kube.ts"
+import { kubernetesDescriptor } from "../../domain/CronDescriptors.ts"
+import { type CronJob, controllerReference, isOwnedBy, type Job } from "../../domain/Kube.ts"
 import type { KubeApiService } from "../../services/KubeApi.ts"
 import { MemoryCluster } from "../memory/MemoryKubeApi.ts"
-
-/** The descriptors Kubernetes accepts, as 5-field expressions. */
-export const descriptors: Readonly<Record<string, string>> = {
-  "@yearly": "0 0 1 1 *",
-  "@annually": "0 0 1 1 *",
-  "@monthly": "0 0 1 * *",
-  "@weekly": "0 0 * * 0",
-  "@daily": "0 0 * * *",
-  "@midnight": "0 0 * * *",
-  "@hourly": "0 * * * *"
-}
 
 /** The schedule as an Effect `Cron`, or why it is not one a CronJob accepts. */
 export const parseSchedule = (schedule: string, timeZone: string | undefined): Either.Either<Cron.Cron, string> => {
   const trimmed = schedule.trim()
-  const expression = trimmed.startsWith("@") ? descriptors[trimmed] : trimmed
+  const expression = trimmed.startsWith("@") ? kubernetesDescriptor(trimmed) : trimmed
   if (expression === undefined) return Either.left(`unrecognized descriptor ${JSON.stringify(trimmed)}`)
   const fields = expression.split(/\s+/).filter((f) => f !== "")
   if (fields.length !== 5) return Either.left(`expected 5 fields, found ${fields.length}`)
@@ -38,8 +28,6 @@ const finished = (job: Job): "Complete" | "Failed" | undefined => {
   return undefined
 }
 
-const ownedBy = (job: Job, uid: string): boolean => (job.metadata.ownerReferences ?? []).some((o) => o.uid === uid)
-
 const finishTime = (job: Job): string => job.status?.completionTime ?? job.metadata.creationTimestamp ?? ""
 
 export const run = (namespace: string) =>
@@ -49,7 +37,7 @@ export const run = (namespace: string) =>
     const seen = new Map<string, string>()
 
     const jobsOf = (uid: string) =>
-      Effect.map(api.list("Job", namespace), (list) => list.items.filter((job) => ownedBy(job, uid)))
+      Effect.map(api.list("Job", namespace), (list) => list.items.filter((job) => isOwnedBy(job, uid)))
 
     const jobFor = (cronJob: CronJob, scheduled: number): Job => ({
       apiVersion: "batch/v1",
@@ -62,16 +50,7 @@ export const run = (namespace: string) =>
           ...cronJob.spec.jobTemplate.metadata?.annotations,
           "batch.kubernetes.io/cronjob-scheduled-timestamp": new Date(scheduled).toISOString()
         },
-        ownerReferences: [
-          {
-            apiVersion: "batch/v1",
-            kind: "CronJob",
-            name: cronJob.metadata.name,
-            uid: cronJob.metadata.uid ?? "",
-            controller: true,
-            blockOwnerDeletion: true
-          }
-        ]
+        ownerReferences: [controllerReference("batch/v1", "CronJob", cronJob.metadata)]
       },
       spec: cronJob.spec.jobTemplate.spec
     })

@@ -4,7 +4,7 @@
  * deleted `ttlSecondsAfterFinished` later.
  */
 import { Clock, Effect, Layer, Option, Stream } from "effect"
-import type { Job, Pod } from "../../domain/Kube.ts"
+import { controllerReference, isOwnedBy, type Job, type Pod } from "../../domain/Kube.ts"
 import { MemoryCluster } from "./MemoryKubeApi.ts"
 
 export const jobNameLabel = "job-name"
@@ -33,16 +33,7 @@ export const run = (namespace: string) =>
         ...(job.spec.template.metadata?.annotations === undefined
           ? {}
           : { annotations: job.spec.template.metadata.annotations }),
-        ownerReferences: [
-          {
-            apiVersion: "batch/v1",
-            kind: "Job",
-            name: job.metadata.name,
-            uid: job.metadata.uid ?? "",
-            controller: true,
-            blockOwnerDeletion: true
-          }
-        ]
+        ownerReferences: [controllerReference("batch/v1", "Job", job.metadata)]
       },
       spec: job.spec.template.spec
     })
@@ -52,7 +43,7 @@ export const run = (namespace: string) =>
         const job = yield* api.get("Job", namespace, name)
         if (job.metadata.deletionTimestamp !== undefined || finished(job)) return
         const pods = (yield* api.list("Pod", namespace, { labelSelector: `${jobNameLabel}=${name}` })).items.filter(
-          (p) => (p.metadata.ownerReferences ?? []).some((o) => o.uid === job.metadata.uid)
+          (p) => isOwnedBy(p, job.metadata.uid)
         )
         const succeeded = pods.filter((p) => p.status?.phase === "Succeeded").length
         const failed = pods.filter((p) => p.status?.phase === "Failed").length

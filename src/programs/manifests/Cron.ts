@@ -8,25 +8,12 @@
  * (robfig ORs them unless one is a bare `*`, so `*\/2` in day-of-month ORs too).
  */
 import { Cron, Data, Either, Option } from "effect"
+import { kubernetesDescriptor } from "../../domain/CronDescriptors.ts"
 
 export class CronError extends Data.TaggedError("CronError")<{
   readonly expression: string
   readonly message: string
 }> {}
-
-/** The descriptors Kubernetes accepts, and the 5-field expressions they stand for. */
-export const kubernetesDescriptors: Readonly<Record<string, string>> = {
-  "@yearly": "0 0 1 1 *",
-  "@annually": "0 0 1 1 *",
-  "@monthly": "0 0 1 * *",
-  "@weekly": "0 0 * * 0",
-  "@daily": "0 0 * * *",
-  "@midnight": "0 0 * * *",
-  "@hourly": "0 * * * *"
-}
-
-const descriptor = (text: string): string | undefined =>
-  Object.hasOwn(kubernetesDescriptors, text) ? kubernetesDescriptors[text] : undefined
 
 const fieldsOf = (expression: string): Array<string> => expression.split(/\s+/).filter((field) => field !== "")
 
@@ -110,7 +97,7 @@ export const kubernetesSchedule = (expression: string): Either.Either<string, Cr
   if (converted.startsWith("@every"))
     return fail("@every is not supported by Kubernetes CronJobs, use a cron expression or a descriptor")
   if (converted.startsWith("@"))
-    return descriptor(converted) === undefined
+    return kubernetesDescriptor(converted) === undefined
       ? fail(`unrecognized descriptor ${JSON.stringify(converted)}`)
       : Either.right(converted)
   const fields = fieldsOf(trimmed)
@@ -178,7 +165,7 @@ export const nextExecutionTime = (expression: string, from: Date): Either.Either
     if (millis === undefined) return fail(`invalid duration in ${JSON.stringify(spec)}`)
     return Either.right(fromSeconds + Math.max(1, Math.floor(millis / 1000)))
   }
-  const described = spec.startsWith("@") ? descriptor(spec) : undefined
+  const described = spec.startsWith("@") ? kubernetesDescriptor(spec) : undefined
   if (spec.startsWith("@") && described === undefined) return fail(`unrecognized descriptor ${JSON.stringify(spec)}`)
   const fields = fieldsOf(described ?? spec)
   if (fields.length !== 5 && fields.length !== 6)
