@@ -3,7 +3,7 @@
  * (`{status, data, error, available}`, keys matched case-insensitively, `data` kept as it is), and the executor
  * failures that take its place.
  */
-import { foldName, goUnmarshalSyntaxError, parsedAsGo } from "./QueryRequestDecoding.ts"
+import { foldName, goUnmarshalSyntaxError, parsedAsGo } from "./GoJson.ts"
 
 export interface QueryOutput {
   readonly status: string

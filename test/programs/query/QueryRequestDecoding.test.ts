@@ -5,15 +5,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import fc from "fast-check"
+import { foldName, goUnmarshalSyntaxError, parsedAsGo, quoteChar } from "../../../src/programs/query/GoJson.ts"
 import { parseQueryOutput } from "../../../src/programs/query/QueryOutput.ts"
-import {
-  decodeQueryRequest,
-  foldName,
-  goDecodeQueryRequest,
-  goUnmarshalSyntaxError,
-  parsedAsGo,
-  quoteChar
-} from "../../../src/programs/query/QueryRequestDecoding.ts"
+import { decodeQueryRequest, goDecodeQueryRequest } from "../../../src/programs/query/QueryRequestDecoding.ts"
 import { bot, putBot, putSchedule, serve, world } from "./QueryEnv.ts"
 
 const encode = (text: string) => new TextEncoder().encode(text)
