@@ -85,6 +85,28 @@ const make = () => {
       ["controller"]
     ),
     resyncs: counter("the0_resync_total", "Full resyncs by outcome", ["controller", "outcome"]),
+    botsDesired: gauge(
+      "the0_bots_desired",
+      "Enabled documents at the last resync (bots for the bot controller, schedules for the schedule controller)",
+      ["controller"]
+    ),
+    botsRunning: gauge(
+      "the0_bots_running",
+      "Keys with a running object at the last resync: a Running Pod, or a CronJob not being deleted",
+      ["controller"]
+    ),
+    eventToObjectSeconds: histogram(
+      "the0_event_to_object_seconds",
+      "From a document change handed to the controller to the create or replace of its object succeeding",
+      ["controller"],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+    ),
+    kubeEvents: counter(
+      "the0_kube_events_total",
+      "Kubernetes Events by outcome: created, patched (a repeat counted in its series), error, dropped (queue " +
+        "full) or throttled (the object's rate limit)",
+      ["controller", "outcome"]
+    ),
     resyncSeconds: histogram("the0_resync_duration_seconds", "Full resync duration", ["controller"], latency),
     leader: gauge("the0_leader", "1 while this replica holds the lease", []),
     leaderTransitions: counter("the0_leader_transitions_total", "Times this replica gained or lost the lease", ["to"]),

@@ -4,21 +4,43 @@
  * and a fault injector. Simulated kubelet and controllers live in MemoryKubelet.
  */
 import { Clock, Context, Effect, FiberSet, Layer, Stream } from "effect"
-import type { Kind, KindMap, KubeObject, ObjectMeta, Pod, PropagationPolicy } from "../../domain/Kube.ts"
+import type { Kind, KindMap, KubeEvent, KubeObject, ObjectMeta, Pod, PropagationPolicy } from "../../domain/Kube.ts"
 import { validateObject } from "../../domain/KubeValidation.ts"
 import * as LabelSelector from "../../domain/LabelSelector.ts"
-import { type DeleteOptions, KubeApi, type KubeApiService } from "../../services/KubeApi.ts"
+import { type DeleteOptions, KubeApi, type KubeApiService, type RequestKind } from "../../services/KubeApi.ts"
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
 import { ClusterStore } from "./ClusterStore.ts"
+import { EventStore } from "./EventStore.ts"
 import { mergePatch } from "./MergePatch.ts"
 import { WatchHub } from "./WatchHub.ts"
 
-export type Verb = "get" | "list" | "create" | "update" | "patchStatus" | "delete" | "watch" | "podLogs"
-const verbs: ReadonlyArray<Verb> = ["get", "list", "create", "update", "patchStatus", "delete", "watch", "podLogs"]
+export type Verb =
+  | "get"
+  | "list"
+  | "create"
+  | "update"
+  | "patchStatus"
+  | "delete"
+  | "watch"
+  | "podLogs"
+  | "createEvent"
+  | "patchEventSeries"
+const verbs: ReadonlyArray<Verb> = [
+  "get",
+  "list",
+  "create",
+  "update",
+  "patchStatus",
+  "delete",
+  "watch",
+  "podLogs",
+  "createEvent",
+  "patchEventSeries"
+]
 
 export interface Fault {
   readonly verb: Verb
-  readonly kind?: Kind
+  readonly kind?: RequestKind
   readonly times: number
   readonly code: number
   readonly reason?: string
@@ -43,6 +65,8 @@ export interface MemoryClusterControl {
   readonly callCounts: Effect.Effect<Readonly<Record<Verb, number>>>
   readonly resetCallCounts: Effect.Effect<void>
   readonly openWatches: Effect.Effect<number>
+  /** The Events written (events.k8s.io/v1), in a namespace, oldest first. */
+  readonly events: (namespace: string) => Effect.Effect<ReadonlyArray<KubeEvent>>
 }
 
 export class MemoryCluster extends Context.Tag("the0/MemoryCluster")<MemoryCluster, MemoryClusterControl>() {}
@@ -66,6 +90,7 @@ const defaultPropagation = (kind: Kind): PropagationPolicy => (kind === "Job" ? 
 export const make = (options: MemoryClusterOptions = {}) =>
   Effect.gen(function* () {
     const store = new ClusterStore(options.historyLimit ?? 100_000)
+    const eventStore = new EventStore()
     const fibers = yield* FiberSet.make()
     const hub = new WatchHub(store, options.bookmarkIntervalMillis ?? 10_000)
     const faults: Array<Fault & { remaining: number }> = []
@@ -74,7 +99,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
     let latencyMillis = 0
     const foregroundPending = new Set<string>()
 
-    const fail = (kind: Kind | "PodLog", name: string | undefined, code: number, detail: string, reason?: string) =>
+    const fail = (kind: RequestKind, name: string | undefined, code: number, detail: string, reason?: string) =>
       statusError({ kind, name, code, reason: reason ?? defaultReason(code), detail })
 
     const dependentsOf = (uid: string): Array<{ kind: Kind; object: KubeObject }> =>
@@ -356,10 +381,14 @@ export const make = (options: MemoryClusterOptions = {}) =>
               .join("\n")
           if (opts?.limitBytes !== undefined) text = text.slice(0, opts.limitBytes)
           return Effect.succeed(text)
-        })
+        }),
+      createEvent: (namespace, event) =>
+        Effect.flatMap(now, (at) => Effect.suspend(() => eventStore.create(namespace, event, at, store.nextUid()))),
+      patchEventSeries: (namespace, name, series) =>
+        Effect.suspend(() => eventStore.patchSeries(namespace, name, series))
     }
 
-    const guard = (verb: Verb, kind: Kind) =>
+    const guard = (verb: Verb, kind: RequestKind) =>
       Effect.gen(function* () {
         counts[verb]++
         if (latencyMillis > 0) yield* Effect.sleep(`${latencyMillis} millis`)
@@ -381,7 +410,10 @@ export const make = (options: MemoryClusterOptions = {}) =>
         Effect.zipRight(guard("patchStatus", kind), direct.patchStatus(kind, ns, name, s)),
       delete: (kind, ns, name, o) => Effect.zipRight(guard("delete", kind), direct.delete(kind, ns, name, o)),
       watch: (kind, ns, o) => Stream.unwrap(Effect.as(guard("watch", kind), hub.open(kind, ns, o, true))),
-      podLogs: (ns, name, o) => Effect.zipRight(guard("podLogs", "Pod"), direct.podLogs(ns, name, o))
+      podLogs: (ns, name, o) => Effect.zipRight(guard("podLogs", "Pod"), direct.podLogs(ns, name, o)),
+      createEvent: (ns, event) => Effect.zipRight(guard("createEvent", "Event"), direct.createEvent(ns, event)),
+      patchEventSeries: (ns, name, series) =>
+        Effect.zipRight(guard("patchEventSeries", "Event"), direct.patchEventSeries(ns, name, series))
     }
 
     const control: MemoryClusterControl = {
@@ -407,7 +439,8 @@ export const make = (options: MemoryClusterOptions = {}) =>
       resetCallCounts: Effect.sync(() => {
         for (const v of verbs) counts[v] = 0
       }),
-      openWatches: Effect.sync(() => hub.openFaultable)
+      openWatches: Effect.sync(() => hub.openFaultable),
+      events: (namespace) => Effect.sync(() => eventStore.list(namespace))
     }
     return { api, control }
   })

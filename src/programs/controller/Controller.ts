@@ -2,6 +2,7 @@
  * One controller (Bot → Pods, Schedule → CronJobs): an informer on its objects, a keyed work queue, the
  * per-key reconcile (read desired → read observed → plan → act), and the periodic full resync with the
  * safety rails. The informer runs on every replica; workers and resync only while `run` is running (leader).
+ * What it does to an object is told as a Kubernetes Event on that object (ControllerEvents, EventRecorder).
  */
 
 import { Chunk, Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
@@ -14,7 +15,9 @@ import { BotStore, type BotStoreError } from "../../services/BotStore.ts"
 import { KubeApi, type KubeApiError } from "../../services/KubeApi.ts"
 import type { Written } from "../ingest/ApplyEvent.ts"
 import { Metrics } from "../Metrics.ts"
+import * as ControllerEvents from "./ControllerEvents.ts"
 import type { ControllerSettings } from "./ControllerSettings.ts"
+import * as EventRecorder from "./EventRecorder.ts"
 import * as Informer from "./Informer.ts"
 import type { OwnedKind } from "./OwnedKinds.ts"
 import { type Action, type Desired, madeByThe0, plan, rolledReasons } from "./Plan.ts"
@@ -54,6 +57,16 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     const metrics = yield* Metrics
     const name = spec.controller
     const namespace = settings.manifest.namespace
+    const events = yield* EventRecorder.make({
+      namespace,
+      controller: name,
+      reportingInstance: settings.leaderElection.identity
+    })
+    const subject = (id: string): ControllerEvents.Subject => ({ kind: spec.kind, noun: spec.controller, id })
+    const referenceTo = (object: KindMap[K]) =>
+      ControllerEvents.reference(spec.kind, namespace, object.metadata.name, object.metadata.uid)
+    /** The object a key runs (not being deleted), if any: what an Event about the key regards. */
+    const liveObject = (id: string) => observed(id).find((o) => o.metadata.deletionTimestamp === undefined)
 
     const queue = yield* WorkQueue.make(
       { ...WorkQueue.defaultOptions, workers: settings.workers },
@@ -106,13 +119,23 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     const rolling = new Set<string>()
     const waitingForRoll = new Set<string>()
     const reported = new Map<string, string>()
+    /** When ingest first handed over a change of the key not yet acted on (the0_event_to_object_seconds). */
+    const pendingSince = new Map<string, number>()
+    /** Why a key wants nothing running, as far as a read or ingest told; for the Event of its deletion. */
+    const absence = new Map<string, ControllerEvents.Absence>()
+    /** Keys whose object was deleted to be recreated: the create that follows is a `Recreated` Event. */
+    const replaced = new Map<string, ControllerEvents.Replaced>()
     let notifySeq = 0
     let firstResyncDone = false
     let massDeleteBlocked = false
     let migrating = false
 
     const desiredOf = (document: D): Desired<KindMap[K]> => {
-      if (!isEnabled(document)) return { _tag: "Absent" }
+      if (!isEnabled(document)) {
+        absence.set(document.id, "disabled")
+        return { _tag: "Absent" }
+      }
+      absence.delete(document.id)
       const json = JSON.stringify(document)
       const memo = built.get(document.id)
       if (memo?.json === json) return memo.desired
@@ -125,9 +148,12 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     }
 
     /** The desired object for a document ingest wrote; one that does not decode is reported as a read's would be. */
-    const desiredWritten = (document: Written["document"]): Effect.Effect<Desired<KindMap[K]>> =>
+    const desiredWritten = (id: string, document: Written["document"]): Effect.Effect<Desired<KindMap[K]>> =>
       document === null
-        ? Effect.succeed({ _tag: "Absent" })
+        ? Effect.sync(() => {
+            absence.set(id, "deleted")
+            return { _tag: "Absent" } as const
+          })
         : Either.match(spec.decode(document), {
             onRight: (decoded) => Effect.succeed(desiredOf(decoded)),
             onLeft: (error) => Effect.as(reportUndecodable(error), { _tag: "Unknown", reason: error.message } as const)
@@ -146,7 +172,11 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         const cached = known.get(id)
         if (cached !== undefined) return Effect.succeed(cached)
         return collection.get(id).pipe(
-          Effect.map((found) => (Option.isNone(found) ? ({ _tag: "Absent" } as const) : desiredOf(found.value))),
+          Effect.map((found) => {
+            if (Option.isSome(found)) return desiredOf(found.value)
+            absence.set(id, "deleted")
+            return { _tag: "Absent" } as const
+          }),
           Effect.catchTag("DocumentDecodeError", (error) =>
             Effect.as(reportUndecodable(error), { _tag: "Unknown", reason: error.message } as const)
           ),
@@ -187,6 +217,36 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         return Effect.forEach(next, queue.add, { discard: true })
       })
 
+    /** The key's object now runs its latest handed-over change: how long that took since ingest handed it over. */
+    const converged = (id: string) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const since = pendingSince.get(id)
+          if (since === undefined) return
+          pendingSince.delete(id)
+          metrics.eventToObjectSeconds.observe({ controller: name }, (clock.unsafeCurrentTimeMillis() - since) / 1000)
+        })
+      )
+
+    const recordDeleted = (id: string, action: Extract<Action<KindMap[K]>, { _tag: "Delete" }>, phase?: string) =>
+      Effect.suspend(() => {
+        if (ControllerEvents.isReplace(action.reason))
+          replaced.set(id, { reason: action.reason, ...(phase === undefined ? {} : { phase }) })
+        else if (action.reason === "orphan") replaced.delete(id)
+        return events.record(
+          ControllerEvents.deleted(
+            subject(id),
+            ControllerEvents.reference(spec.kind, namespace, action.name, action.uid),
+            action.reason,
+            {
+              absence: absence.get(id) ?? "unlisted",
+              rollLimit: settings.rollLimit,
+              ...(phase === undefined ? {} : { phase })
+            }
+          )
+        )
+      })
+
     const act = (id: string, action: Action<KindMap[K]>): Effect.Effect<void, KubeApiError> => {
       switch (action._tag) {
         case "Create":
@@ -195,6 +255,12 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
               informer.observeWrite(created as KindMap[K])
               metrics.objectsCreated.inc({ kind: spec.kind })
               reported.delete(id)
+              const previous = replaced.get(id)
+              replaced.delete(id)
+              return Effect.andThen(
+                converged(id),
+                events.record(ControllerEvents.created(subject(id), referenceTo(created as KindMap[K]), previous))
+              )
             }),
             Effect.asVoid
           )
@@ -205,15 +271,22 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
               // the cache skips the watch event of our own write: a CronJob made by the0 is migrated here
               track(informer.get(updated.metadata.name) ?? (updated as KindMap[K]), false)
               metrics.objectsUpdated.inc({ kind: spec.kind })
+              return Effect.andThen(
+                converged(id),
+                events.record(ControllerEvents.updated(subject(id), referenceTo(updated as KindMap[K])))
+              )
             }),
             Effect.asVoid
           )
-        case "Delete":
+        case "Delete": {
+          const before = informer.get(action.name)
+          const phase = before?.kind === "Pod" ? before.status?.phase : undefined
           return api
             .delete(spec.kind, namespace, action.name, { ...spec.deleteOptions, preconditions: { uid: action.uid } })
             .pipe(
               Effect.tap(() => metrics.objectsDeleted.inc({ kind: spec.kind, reason: action.reason })),
               Effect.andThen(Effect.logInfo(`deleted ${spec.kind} ${action.name} (${action.reason})`)),
+              Effect.andThen(recordDeleted(id, action, phase)),
               Effect.catchTag("KubeNotFound", () => Effect.void),
               Effect.andThen(
                 Effect.clockWith((clock) =>
@@ -227,17 +300,27 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
                 )
               )
             )
+        }
         case "Wait":
-          return Effect.sync(() => {
-            if (action.reason === "roll-limit") waitingForRoll.add(id)
+          return Effect.suspend(() => {
+            if (action.reason !== "roll-limit") return Effect.void
+            waitingForRoll.add(id)
+            const live = liveObject(id)
+            return live === undefined
+              ? Effect.void
+              : events.record(ControllerEvents.rollWaiting(subject(id), referenceTo(live), settings.rollLimit))
           })
         case "Report":
           return Effect.suspend(() => {
             if (reported.get(id) === action.error.message) return Effect.void
             reported.set(id, action.error.message)
             metrics.skippedDocuments.inc({ collection: spec.collectionName, reason: "invalid" })
-            return Effect.logWarning(
-              `cannot build ${spec.kind} for ${id}: ${action.error.field}: ${action.error.message}`
+            const live = liveObject(id)
+            return Effect.andThen(
+              Effect.logWarning(`cannot build ${spec.kind} for ${id}: ${action.error.field}: ${action.error.message}`),
+              live === undefined
+                ? Effect.void
+                : events.record(ControllerEvents.invalid(subject(id), referenceTo(live), action.error))
             )
           })
       }
@@ -248,6 +331,8 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         const desired = yield* readDesired(id)
         yield* settleRoll(id, desired)
         const actions = planFor(id, desired)
+        // a change that creates or replaces nothing is not measured
+        if (desired._tag !== "Present" || actions.length === 0) pendingSince.delete(id)
         // the slot is taken with the plan, before any call: workers planning meanwhile see it spent
         if (actions.some((a) => a._tag === "Delete" && rolledReasons.has(a.reason))) rolling.add(id)
         for (const action of actions) yield* act(id, action)
@@ -284,6 +369,15 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       const blocked = !settings.allowMassDelete && absent.length > massDeleteThreshold(observedIds.length)
       if (blocked) {
         metrics.massDeleteRefusals.inc({ controller: name })
+        yield* events.record(
+          ControllerEvents.massDeletionRefused(
+            ControllerEvents.reference("Lease", namespace, settings.leaderElection.leaseName),
+            spec.kind,
+            spec.collectionName,
+            absent.length,
+            observedIds.length
+          )
+        )
         yield* Effect.logError(
           `refusing to delete ${absent.length} of ${observedIds.length} managed ${spec.kind}s whose documents are gone from ${spec.collectionName}; ` +
             "check the database, or restart with --allow-mass-delete to proceed"
@@ -294,21 +388,37 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       known.clear()
       for (const [id, desired] of next) if ((notifiedAt.get(id) ?? -1) <= startSeq) known.set(id, desired)
       for (const id of built.keys()) if (!next.has(id)) built.delete(id)
+      for (const id of absence.keys()) if (!next.has(id)) absence.delete(id)
+      for (const id of replaced.keys()) if (!next.has(id)) replaced.delete(id)
       // keys gone from the store and the cluster, not notified while we listed, need no notification history
       for (const [id, seq] of notifiedAt)
         if (!next.has(id) && seq <= startSeq) {
           notifiedAt.delete(id)
           writtenVersion.delete(id)
+          pendingSince.delete(id)
         }
       firstResyncDone = true
       yield* reportMigration
       let invalid = 0
+      let desiredCount = 0
       for (const [id, desired] of next) {
         if (desired._tag === "Invalid") invalid++
+        if (desired._tag !== "Absent") desiredCount++
         const actions = planFor(id, desired)
         if (actions.some((a) => a._tag !== "Wait" || a.reason === "roll-limit") || rolling.has(id)) yield* queue.add(id)
       }
       metrics.invalidDocuments.set({ controller: name }, invalid)
+      metrics.botsDesired.set({ controller: name }, desiredCount)
+      metrics.botsRunning.set(
+        { controller: name },
+        informer
+          .labelValues(spec.idLabel)
+          .filter((id) =>
+            observed(id).some(
+              (o) => o.metadata.deletionTimestamp === undefined && (o.kind !== "Pod" || o.status?.phase === "Running")
+            )
+          ).length
+      )
       metrics.resyncs.inc({ controller: name, outcome: "ok" })
       metrics.resyncSeconds.observe({ controller: name }, (Date.now() - started) / 1000)
     }).pipe(
@@ -324,13 +434,14 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       name,
       informer,
       notify: (id, written) =>
-        Effect.suspend(() => {
+        Effect.clockWith((clock) => {
           notifiedAt.set(id, ++notifySeq)
+          if (!pendingSince.has(id)) pendingSince.set(id, clock.unsafeCurrentTimeMillis())
           if (written === undefined) {
             known.delete(id)
             return queue.add(id)
           }
-          return desiredWritten(written.document).pipe(
+          return desiredWritten(id, written.document).pipe(
             Effect.tap((desired) =>
               Effect.sync(() => {
                 if (written.version <= (writtenVersion.get(id) ?? -1)) return
@@ -344,6 +455,8 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       reconcile,
       resync,
       run: Effect.gen(function* () {
+        // changes handed over before this replica led were acted on by the leader then
+        pendingSince.clear()
         yield* informer.synced
         yield* Effect.annotateLogs(reportMigration, { controller: name })
         yield* queue.run((id) => Effect.as(reconcile(id), Option.none()))

@@ -125,7 +125,9 @@ describe("Bot Controller", () => {
         patchStatus: 0,
         delete: 0,
         watch: 0,
-        podLogs: 0
+        podLogs: 0,
+        createEvent: 0,
+        patchEventSeries: 0
       })
     }).pipe(Effect.provide(world()))
   )
