@@ -12,6 +12,7 @@ import { readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Cause, Config, Console, Data, Duration, Effect, Logger, LogLevel, Option } from "effect"
+import { queryApiPort } from "../../domain/Query.ts"
 import type { Backends } from "../controller/App.ts"
 import * as AdminToken from "../dev/AdminToken.ts"
 import type { DevSettings } from "../dev/DevApp.ts"
@@ -54,7 +55,7 @@ const devOptions = {
   ),
   dataDir: text("data-dir", "THE0_DEV_DATA_DIR", ".data/dev", "Where bots, state, logs and code are kept"),
   host: text("host", "THE0_DEV_HOST", "127.0.0.1", "Interface every dev server binds"),
-  queryPort: integer("query-port", "QUERY_SERVER_PORT", 9477, "Port of the QueryServer"),
+  queryPort: integer("query-port", "QUERY_SERVER_PORT", queryApiPort, "Port of the QueryServer"),
   adminPort: integer("admin-port", "THE0_DEV_ADMIN_PORT", 9478, "Port of the admin API"),
   healthPort: integer("health-port", "HEALTH_PORT", 9479, "Port of /healthz, /readyz and /metrics"),
   gracePeriod: integer(
