@@ -84,7 +84,10 @@ interface Entry {
   lastObserved: number
   /** The count the API server has (0: not created yet). */
   written: number
+  /** Waiting in the queue. */
   queued: boolean
+  /** Being written now. */
+  writing: boolean
 }
 
 const maxNameLength = 253
@@ -120,18 +123,19 @@ export const make = (
     const cache = new Map<string, Entry>()
     const tokens = new Map<string, { available: number; at: number }>()
     const uids = new Map<string, string>()
-    let sequence = 0
+    /** Below the millisecond in Event names; from a random start, so that two recorders hardly ever collide. */
+    let sequence = Math.floor(Math.random() * 1_000_000)
 
     const count = (outcome: "created" | "patched" | "error" | "dropped" | "throttled") =>
       metrics.kubeEvents.inc({ controller, outcome })
 
-    /** Takes one write token of the object, if it has one. */
+    /** Takes one write token of the object, if it has one (a refusal leaves the bucket as it was). */
     const takeToken = (object: string, now: number): boolean => {
       const bucket = tokens.get(object) ?? { available: tuning.burst, at: now }
       const available = Math.min(tuning.burst, bucket.available + (now - bucket.at) / refillMillis)
-      const allowed = available >= 1
-      tokens.set(object, { available: allowed ? available - 1 : available, at: now })
-      return allowed
+      if (available < 1) return false
+      tokens.set(object, { available: available - 1, at: now })
+      return true
     }
 
     const enqueue = (entry: Entry) => {
@@ -173,7 +177,15 @@ export const make = (
             cache.set(key, found)
             return enqueue(found)
           }
-          const entry: Entry = { key, event: build(input, now), count: 1, lastObserved: now, written: 0, queued: false }
+          const entry: Entry = {
+            key,
+            event: build(input, now),
+            count: 1,
+            lastObserved: now,
+            written: 0,
+            queued: false,
+            writing: false
+          }
           cache.set(key, entry)
           for (const oldest of cache.keys()) {
             if (cache.size <= tuning.cacheSize) break
@@ -219,8 +231,14 @@ export const make = (
               api.createEvent(namespace, { ...entry.event, regarding, ...(observed > 1 ? { series } : {}) })
             )
           : api.patchEventSeries(namespace, entry.event.metadata.name, series)
+        entry.writing = true
         return call.pipe(
           Effect.timeout(tuning.writeTimeout),
+          Effect.ensuring(
+            Effect.sync(() => {
+              entry.writing = false
+            })
+          ),
           Effect.matchEffect({
             onSuccess: () =>
               Effect.sync(() => {
@@ -239,13 +257,14 @@ export const make = (
         )
       })
 
-    /** Queues repeats not yet written; forgets Events past their window and objects whose tokens are all back. */
+    /** Queues repeats not yet written (and not being written); forgets Events past their window and objects whose tokens are all back. */
     const flush = Effect.clockWith((clock) =>
       Effect.sync(() => {
         const now = clock.unsafeCurrentTimeMillis()
         for (const entry of [...cache.values()]) {
-          if (entry.count !== entry.written) enqueue(entry)
-          else if (now - entry.lastObserved > windowMillis) cache.delete(entry.key)
+          if (entry.count !== entry.written) {
+            if (!entry.writing) enqueue(entry)
+          } else if (now - entry.lastObserved > windowMillis) cache.delete(entry.key)
         }
         for (const [object, bucket] of tokens)
           if (bucket.available + (now - bucket.at) / refillMillis >= tuning.burst) tokens.delete(object)
