@@ -170,12 +170,15 @@ export const controllerNeeds: ReadonlyArray<Access> = [
   ["delete", "jobs", "batch"],
   ["get", "leases", "coordination.k8s.io"],
   ["create", "leases", "coordination.k8s.io"],
-  ["update", "leases", "coordination.k8s.io"]
+  ["update", "leases", "coordination.k8s.io"],
+  ["create", "events", "events.k8s.io"],
+  ["patch", "events", "events.k8s.io"]
 ]
 
 /**
  * What it must not have: nothing on Secrets (bot Pods are pointed at the0's Secret by name, so the controller never
- * writes one of its own), no Pod updates or exec, no ConfigMaps, no Lease deletion.
+ * writes one of its own), no Pod updates or exec, no ConfigMaps, no Lease deletion; on Events only create and patch
+ * of events.k8s.io ones (no reads, updates or deletions, nothing on the core group's events).
  */
 export const controllerMustNotHave: ReadonlyArray<Access> = [
   ["get", "secrets", "", { name: "the0-secrets" }],
@@ -188,7 +191,13 @@ export const controllerMustNotHave: ReadonlyArray<Access> = [
   ["list", "configmaps", ""],
   ["create", "pods", "", { subresource: "exec" }],
   ["delete", "leases", "coordination.k8s.io"],
-  ["create", "deployments", "apps"]
+  ["create", "deployments", "apps"],
+  ["get", "events", "events.k8s.io"],
+  ["list", "events", "events.k8s.io"],
+  ["update", "events", "events.k8s.io"],
+  ["delete", "events", "events.k8s.io"],
+  ["create", "events", ""],
+  ["patch", "events", ""]
 ]
 
 /** Asks the API server, with SubjectAccessReviews, what `serviceAccount` may do in `namespace`, and checks it. */
