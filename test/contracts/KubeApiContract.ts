@@ -4,7 +4,15 @@
  */
 import { describe, expect, layer as withLayer } from "@effect/vitest"
 import { Chunk, Effect, Either, type Layer, Stream } from "effect"
-import type { CronJob, Job, Lease, Pod, Secret } from "../../src/domain/Kube.ts"
+import {
+  type CronJob,
+  type Job,
+  type KubeEvent,
+  type Lease,
+  microTime,
+  type Pod,
+  type Secret
+} from "../../src/domain/Kube.ts"
 import { KubeApi } from "../../src/services/KubeApi.ts"
 import { eventually, uniqueSuffix } from "./Eventually.ts"
 
@@ -263,6 +271,46 @@ export const kubeApiContract = (name: string, layer: Layer.Layer<KubeApi, unknow
           yield* api.delete("Lease", namespace, n)
           yield* api.delete("Secret", namespace, n)
         })
+      )
+
+      it.effect(
+        "an Event is created, its series patched; a second create of its name is AlreadyExists, a patch of a missing one NotFound",
+        () =>
+          Effect.gen(function* () {
+            const api = yield* KubeApi
+            const n = `c-event-${uniqueSuffix()}`
+            const event: KubeEvent = {
+              apiVersion: "events.k8s.io/v1",
+              kind: "Event",
+              metadata: { name: `${n}.1` },
+              eventTime: microTime(Date.now()),
+              reportingController: "the0.app/runtime",
+              reportingInstance: "contract",
+              action: "Create",
+              reason: "Created",
+              regarding: { apiVersion: "v1", kind: "Pod", name: n, namespace },
+              note: "contract",
+              type: "Normal"
+            }
+            const created = yield* api.createEvent(namespace, event)
+            expect(created.metadata.uid).toBeTruthy()
+            expect(created.metadata.namespace).toBe(namespace)
+            expect(created.series).toBeUndefined()
+            const again = yield* Effect.either(api.createEvent(namespace, event))
+            expect(Either.isLeft(again) && again.left._tag).toBe("KubeAlreadyExists")
+            const lastObservedTime = microTime(Date.now())
+            const patched = yield* api.patchEventSeries(namespace, event.metadata.name, { count: 2, lastObservedTime })
+            expect(patched.series).toEqual({ count: 2, lastObservedTime })
+            expect(patched.note).toBe("contract")
+            const missing = yield* Effect.either(
+              api.patchEventSeries(namespace, `${n}.2`, { count: 2, lastObservedTime })
+            )
+            expect(Either.isLeft(missing) && missing.left._tag).toBe("KubeNotFound")
+            const invalid = yield* Effect.either(
+              api.createEvent(namespace, { ...event, metadata: { name: `${n}.3` }, reason: "" })
+            )
+            expect(Either.isLeft(invalid) && invalid.left._tag).toBe("KubeInvalid")
+          })
       )
 
       it.effect("logs of a missing Pod are NotFound", () =>
