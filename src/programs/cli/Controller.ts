@@ -1,6 +1,7 @@
 /**
- * `the0-runtime controller`: the0's flags and env vars (controller spec §1.2) plus ours, read into the settings of
- * the controller process (programs/controller/App.ts), run on the backends the composition root gives it.
+ * `the0-runtime controller`: the0's flags and env vars (docs/contracts.md, "Controller flags and environment") plus
+ * ours, read into the settings of the controller process (programs/controller/App.ts), run on the backends the
+ * composition root gives it.
  */
 
 import { hostname } from "node:os"
