@@ -1,7 +1,8 @@
 /**
  * The fake cluster's events.k8s.io/v1 Events: stored per namespace and name, checked as the API server checks
  * them on create (required fields, lengths, MicroTimes, the series, `regarding` in the Event's namespace) and
- * patched in their series only. Synchronous; MemoryKubeApi supplies time, faults and counts.
+ * patched in their series only, and gone an hour after their last write (the API server's default `--event-ttl`).
+ * Synchronous; MemoryKubeApi supplies time, faults and counts.
  */
 import { Effect } from "effect"
 import type { EventSeries, KubeEvent } from "../../domain/Kube.ts"
@@ -63,11 +64,33 @@ const validate = (namespace: string, event: KubeEvent): Array<FieldViolation> =>
 
 const iso = (millis: number): string => new Date(millis).toISOString()
 
+/** How long an Event is kept after its last write. */
+export const eventTtlMillis = 60 * 60 * 1000
+
 export class EventStore {
-  private readonly events = new Map<string, KubeEvent>()
+  /** By namespace/name, least recently written first; `order` is the order of creation. */
+  private readonly events = new Map<
+    string,
+    { readonly event: KubeEvent; readonly at: number; readonly order: number }
+  >()
   private revision = 0
+  private created = 0
+
+  /** Forgets the Events not written for longer than the TTL. */
+  private expire(now: number): void {
+    for (const [key, { at }] of this.events) {
+      if (now - at <= eventTtlMillis) return
+      this.events.delete(key)
+    }
+  }
+
+  private put(key: string, event: KubeEvent, at: number, order: number): void {
+    this.events.delete(key)
+    this.events.set(key, { event, at, order })
+  }
 
   create(namespace: string, event: KubeEvent, at: number, uid: string): Effect.Effect<KubeEvent, KubeApiError> {
+    this.expire(at)
     const name = event.metadata.name
     const times = badTimes(event)
     if (times.length > 0) return Effect.fail(fail(name, 400, `unable to parse MicroTime ${JSON.stringify(times[0])}`))
@@ -86,29 +109,39 @@ export class EventStore {
         resourceVersion: String(++this.revision)
       }
     }
-    this.events.set(key, stored)
+    this.put(key, stored, at, ++this.created)
     return Effect.succeed(stored)
   }
 
-  patchSeries(namespace: string, name: string, series: EventSeries): Effect.Effect<KubeEvent, KubeApiError> {
+  patchSeries(
+    namespace: string,
+    name: string,
+    series: EventSeries,
+    at: number
+  ): Effect.Effect<KubeEvent, KubeApiError> {
+    this.expire(at)
     const key = `${namespace}/${name}`
-    const current = this.events.get(key)
-    if (current === undefined) return Effect.fail(fail(name, 404, `events ${JSON.stringify(name)} not found`))
+    const entry = this.events.get(key)
+    if (entry === undefined) return Effect.fail(fail(name, 404, `events ${JSON.stringify(name)} not found`))
     const patched: KubeEvent = {
-      ...current,
-      metadata: { ...current.metadata, resourceVersion: String(++this.revision) },
-      series: { ...current.series, ...series }
+      ...entry.event,
+      metadata: { ...entry.event.metadata, resourceVersion: String(++this.revision) },
+      series: { ...entry.event.series, ...series }
     }
     const times = badTimes(patched)
     if (times.length > 0) return Effect.fail(fail(name, 400, `unable to parse MicroTime ${JSON.stringify(times[0])}`))
     const violations = validateSeries(patched.series)
     if (violations.length > 0)
       return Effect.fail(fail(name, 422, `Event ${JSON.stringify(name)} is invalid`, violations))
-    this.events.set(key, patched)
+    this.put(key, patched, at, entry.order)
     return Effect.succeed(patched)
   }
 
+  /** Oldest first, by creation. */
   list(namespace: string): ReadonlyArray<KubeEvent> {
-    return [...this.events.values()].filter((e) => e.metadata.namespace === namespace)
+    return [...this.events.values()]
+      .filter(({ event }) => event.metadata.namespace === namespace)
+      .sort((a, b) => a.order - b.order)
+      .map(({ event }) => event)
   }
 }

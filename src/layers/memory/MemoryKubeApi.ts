@@ -385,7 +385,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
       createEvent: (namespace, event) =>
         Effect.flatMap(now, (at) => Effect.suspend(() => eventStore.create(namespace, event, at, store.nextUid()))),
       patchEventSeries: (namespace, name, series) =>
-        Effect.suspend(() => eventStore.patchSeries(namespace, name, series))
+        Effect.flatMap(now, (at) => Effect.suspend(() => eventStore.patchSeries(namespace, name, series, at)))
     }
 
     const guard = (verb: Verb, kind: RequestKind) =>
