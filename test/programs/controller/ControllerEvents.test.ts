@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
+import { Annotation } from "../../../src/domain/Labels.ts"
 import { MemoryBotStore } from "../../../src/layers/memory/MemoryBotStore.ts"
 import { MemoryCluster } from "../../../src/layers/memory/MemoryKubeApi.ts"
 import { SimulatedKubelet } from "../../../src/layers/memory/MemoryKubelet.ts"
@@ -179,6 +180,37 @@ describe("Controller Events", () => {
           expect(event.series?.count).toBeGreaterThanOrEqual(4)
         }
       }).pipe(Effect.provide(world({ autoRun: false, autoTerminate: true })))
+  )
+
+  it.scoped("a Pod made by the0's controller is Migrating, then Recreated; an extra Pod of a bot is a Duplicate", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const build = (id: string) => {
+        const built = botPods.build(settings.manifest, bot(id))
+        return built._tag === "Left" ? Effect.die(built.left) : Effect.succeed(built.right)
+      }
+      const g1 = yield* build("g1")
+      const { [Annotation.documentHash]: _, ...annotations } = g1.metadata.annotations ?? {}
+      // the0's controller fingerprints what it builds its own way: no document hash, another config hash
+      const the0Made = yield* api.create("Pod", ns, {
+        ...g1,
+        metadata: { ...g1.metadata, annotations: { ...annotations, [Annotation.configHash]: "the0" } }
+      })
+      const g2 = yield* build("g2")
+      yield* api.create("Pod", ns, g2)
+      yield* api.create("Pod", ns, { ...g2, metadata: { ...g2.metadata, name: "bot-g2-copy" } })
+      yield* putBot(bot("g1"))
+      yield* putBot(bot("g2"))
+      yield* started()
+      expect(yield* story(the0Made.metadata.uid)).toEqual([
+        "Migrating: Made by the0's controller; deleting it to recreate it (10 at a time)"
+      ])
+      const replacement = (yield* pods).find((p) => p.metadata.name === "bot-g1")
+      expect(yield* story(replacement?.metadata.uid)).toEqual([
+        "Recreated: Recreated Pod bot-g1 for bot g1: it replaces the Pod made by the0's controller"
+      ])
+      expect((yield* byReason("Duplicate")).map((e) => e.note)).toEqual(["Another Pod runs bot g2; deleting this one"])
+    }).pipe(Effect.provide(world()))
   )
 
   it.scoped("a refused mass deletion is a MassDeletionRefused warning on the Lease, counted in one series", () =>
