@@ -4,7 +4,16 @@
  * and a fault injector. Simulated kubelet and controllers live in MemoryKubelet.
  */
 import { Clock, Context, Effect, FiberSet, Layer, Stream } from "effect"
-import type { Kind, KindMap, KubeEvent, KubeObject, ObjectMeta, Pod, PropagationPolicy } from "../../domain/Kube.ts"
+import {
+  isOwnedBy,
+  type Kind,
+  type KindMap,
+  type KubeEvent,
+  type KubeObject,
+  type ObjectMeta,
+  type Pod,
+  type PropagationPolicy
+} from "../../domain/Kube.ts"
 import { validateObject } from "../../domain/KubeValidation.ts"
 import * as LabelSelector from "../../domain/LabelSelector.ts"
 import { type DeleteOptions, KubeApi, type KubeApiService, type RequestKind } from "../../services/KubeApi.ts"
@@ -82,9 +91,6 @@ const iso = (millis: number): string => new Date(millis).toISOString()
 
 const randomSuffix = (): string => Math.random().toString(36).slice(2, 7).padEnd(5, "x")
 
-const ownedBy = (object: KubeObject, uid: string): boolean =>
-  (object.metadata.ownerReferences ?? []).some((o) => o.uid === uid)
-
 const defaultPropagation = (kind: Kind): PropagationPolicy => (kind === "Job" ? "Orphan" : "Background")
 
 export const make = (options: MemoryClusterOptions = {}) =>
@@ -106,7 +112,7 @@ export const make = (options: MemoryClusterOptions = {}) =>
       (["Job", "Pod"] as const).flatMap((kind) =>
         store
           .all(kind)
-          .filter((o) => ownedBy(o, uid))
+          .filter((o) => isOwnedBy(o, uid))
           .map((object) => ({ kind, object }))
       )
 
