@@ -10,32 +10,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import os from "node:os"
 import path from "node:path"
+import { freePorts } from "./FreePorts.ts"
 
 const single = Number(process.argv[2] ?? 5)
 const concurrent = Number(process.argv[3] ?? 20)
 const root = path.resolve(import.meta.dirname, "../..")
-
-/** `count` distinct free ports (all held open at once, so none is handed out twice). */
-const freePorts = async (count: number): Promise<Array<number>> => {
-  const servers = Array.from({ length: count }, () => createServer())
-  const ports = await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<number>((resolve, reject) => {
-          s.once("error", reject)
-          s.listen(0, "127.0.0.1", () => {
-            const address = s.address()
-            resolve(typeof address === "object" && address !== null ? address.port : 0)
-          })
-        })
-    )
-  )
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
 
 const startDev = (dataDir: string, ports: ReadonlyArray<number>): Promise<ChildProcess> =>
   new Promise((resolve, reject) => {

@@ -25,10 +25,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { Agent, request } from "node:http"
-import { createServer } from "node:net"
 import os from "node:os"
 import path from "node:path"
 import { build } from "esbuild"
+import { freePorts } from "./FreePorts.ts"
 
 const argv = process.argv.slice(2)
 const flag = (name: string, fallback: string): string => {
@@ -45,25 +45,6 @@ const root = path.resolve(import.meta.dirname, "../..")
 const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim())
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** `count` distinct free ports (all held open at once, so none is handed out twice). */
-const freePorts = async (count: number): Promise<Array<number>> => {
-  const servers = Array.from({ length: count }, () => createServer())
-  const ports = await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<number>((resolve, reject) => {
-          s.once("error", reject)
-          s.listen(0, "127.0.0.1", () => {
-            const address = s.address()
-            resolve(typeof address === "object" && address !== null ? address.port : 0)
-          })
-        })
-    )
-  )
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
 
 /** User plus system CPU seconds of a process so far (its own threads, not its children). */
 const cpuSeconds = (pid: number): number => {

@@ -11,7 +11,7 @@ import { Duration, Effect } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { childEnv } from "./ChildEnv.ts"
 import { runProcess, startBackground } from "./ChildProcess.ts"
-import { downloadCode } from "./CodeBundle.ts"
+import { downloadCodeOrLog } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { botCommand, ensureExecutable, queryCommand } from "./Launchers.ts"
 import { logFileName } from "./LogSyncer.ts"
@@ -56,13 +56,7 @@ export const runBot = (
     Effect.gen(function* () {
       if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
       else {
-        const downloaded = yield* Effect.either(
-          downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
-        )
-        if (downloaded._tag === "Left") {
-          yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
-          return 1
-        }
+        if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
       }
       yield* ensureExecutable(settings.runtime, settings.codePath, settings.entrypoint, settings.queryEntrypoint).pipe(
         Effect.catchAll((error) => Effect.logWarning(error.message))

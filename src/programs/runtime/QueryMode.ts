@@ -10,7 +10,7 @@ import { Data, Effect } from "effect"
 import { ObjectStore } from "../../services/ObjectStore.ts"
 import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
-import { downloadCode } from "./CodeBundle.ts"
+import { downloadCodeOrLog } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { ensureExecutable, queryCommand } from "./Launchers.ts"
 import { downloadState } from "./StateTransfer.ts"
@@ -53,13 +53,7 @@ export const runQuery = (
     yield* Effect.logInfo(`Running ephemeral query: ${settings.queryPath}`)
     if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
     else {
-      const downloaded = yield* Effect.either(
-        downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
-      )
-      if (downloaded._tag === "Left") {
-        yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
-        return 1
-      }
+      if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
     }
     const entrypoint = settings.queryEntrypoint !== "" ? settings.queryEntrypoint : settings.entrypoint
     yield* ensureExecutable(settings.runtime, settings.codePath, entrypoint, "").pipe(

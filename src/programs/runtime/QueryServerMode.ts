@@ -12,7 +12,7 @@ import { Duration, Effect, Schedule } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
-import { downloadCode } from "./CodeBundle.ts"
+import { downloadCodeOrLog } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { ensureExecutable, queryCommand } from "./Launchers.ts"
 import { downloadState } from "./StateTransfer.ts"
@@ -48,13 +48,7 @@ export const runQueryServer = (
       if (settings.queryEntrypoint !== "") {
         yield* Effect.logInfo(`Code not found after ${Duration.format(settings.codeWait)}, downloading`)
       }
-      const downloaded = yield* Effect.either(
-        downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
-      )
-      if (downloaded._tag === "Left") {
-        yield* Effect.logError(`Failed to download code: ${downloaded.left.message}`)
-        return 1
-      }
+      if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
       yield* downloadState(stateLocation(settings)).pipe(
         Effect.catchAll((error) => Effect.logWarning(`No existing state or download failed: ${error.message}`))
       )
