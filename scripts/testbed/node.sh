@@ -139,11 +139,17 @@ build_pause_image() {
   return $rc
 }
 
-# Imports an OCI archive whose one tag is the tag of $2, as the image $2 (NAME:TAG).
+# Imports an OCI archive whose one tag is the tag of $2, as the image $2 (NAME:TAG). The listing may not show an
+# image the instant its import returns (seen once in CI: the pause image imported, then not listed, so the runtime
+# image was never imported), so it is asked again for up to 5 s.
 import_image() {
-  local archive="$1" ref="$2"
-  ctr_ images import --base-name "${ref%:*}" "$archive" >>"$LOGS/containerd.log" 2>&1 &&
-    ctr_ images ls -q 2>/dev/null | grep -qx "$ref"
+  local archive="$1" ref="$2" try
+  ctr_ images import --base-name "${ref%:*}" "$archive" >>"$LOGS/containerd.log" 2>&1 || return 1
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    has_image "$ref" && return 0
+    sleep 0.5
+  done
+  return 1
 }
 
 has_image() { ctr_ images ls -q 2>/dev/null | grep -qx "$1"; }
