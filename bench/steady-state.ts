@@ -108,6 +108,17 @@ try {
   while ((await podCount()) < n && Date.now() - started < 15 * 60_000) await sleep(2_000)
   const converged = Date.now() - started
   console.log(`${n} bots in the store → controller started → every Pod exists: ${(converged / 1000).toFixed(1)} s`)
+  // The burst's Created Events drain after the Pods exist (a bounded queue, one writer at 10/s: up to 100 s at
+  // 10,000 bots). They are the burst's tail, not the steady state: the window starts once none was written for 10 s.
+  const eventsTotal = async () => [...(await metrics("the0_kube_events_total"))].reduce((sum, [, v]) => sum + v, 0)
+  const drainStarted = Date.now()
+  for (let last = await eventsTotal(), quiet = 0; quiet < 2 && Date.now() - drainStarted < 10 * 60_000; ) {
+    await sleep(5_000)
+    const now = await eventsTotal()
+    quiet = now === last ? quiet + 1 : 0
+    last = now
+  }
+  console.log(`the burst's Events written or dropped after that: ${((Date.now() - drainStarted) / 1000).toFixed(0)} s`)
   // V8's memory reducer compacts the heap once, about a minute after the burst's allocations stop (0.2–0.3 s of
   // CPU, measured with --trace-gc): the tail of the burst, not the steady state, so the window starts after it.
   await sleep(90_000)
