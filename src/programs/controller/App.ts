@@ -2,6 +2,7 @@
  * The controller process's composition: the controller manager (Bot and Schedule controllers, event ingest, leader
  * election), the health and metrics server and the QueryServer, on whatever backends are provided. `the0-runtime
  * controller` runs it on the live backends, `the0-runtime dev` on the embedded ones; the entries choose which.
+ * Traces are exported when the environment asks for them (Tracing.ts), from everything the process runs.
  */
 
 import { createServer } from "node:http"
@@ -17,6 +18,7 @@ import { everyInterface, listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
 import * as QueryServer from "../query/QueryServer.ts"
 import type { QuerySettings } from "../query/QuerySettings.ts"
+import * as Tracing from "../Tracing.ts"
 import type { ControllerSettings } from "./ControllerSettings.ts"
 import * as Manager from "./Manager.ts"
 
@@ -51,5 +53,9 @@ export const layer = (app: AppSettings) => {
   const query = Layer.unwrapEffect(
     Effect.map(ManagerInstance, (m) => QueryServer.layer({ settings: app.query, botPods: m.bots.informer }))
   )
-  return Layer.mergeAll(health, query).pipe(Layer.provide(manager), Layer.provideMerge(Metrics.layer))
+  return Layer.mergeAll(health, query).pipe(
+    Layer.provide(manager),
+    Layer.provideMerge(Metrics.layer),
+    Layer.provide(Tracing.layer)
+  )
 }

@@ -2,8 +2,12 @@
  * A keyed work queue in the manner of client-go's: a key waiting is queued once however often it is added, a
  * key is never processed by two workers at once (an add during processing queues it again afterwards), and a
  * failed key is retried with per-key exponential backoff with jitter.
+ *
+ * Each pass of a key runs in a `reconcile` span (docs/operations.md, "Tracing") whose parent is the span the first
+ * `add` of the key since its last pass was made in (an event's ingest span, say), so one trace goes from the event
+ * to the API calls of its reconcile; the time the key waited is its `queue.wait_ms` attribute.
  */
-import { Cause, Duration, Effect, FiberMap, Option, Queue, Random, type Scope } from "effect"
+import { Cause, Context, Duration, Effect, FiberMap, Option, Queue, Random, type Scope, Tracer } from "effect"
 
 export interface WorkQueueOptions {
   readonly workers: number
@@ -57,6 +61,8 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
     const processing = new Set<string>()
     const queuedAt = new Map<string, number>()
     const failureCounts = new Map<string, number>()
+    /** The span of the first add of each waiting key that was added inside one. */
+    const addedIn = new Map<string, Tracer.AnySpan>()
 
     const enqueue = (key: string, now: number) => {
       queuedAt.set(key, now)
@@ -66,9 +72,11 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
 
     const add = (key: string): Effect.Effect<void> =>
       Effect.clockWith((clock) =>
-        Effect.sync(() => {
+        Effect.contextWith((context: Context.Context<never>) => {
           if (dirty.has(key)) return
           dirty.add(key)
+          const span = Context.getOption(context, Tracer.ParentSpan)
+          if (Option.isSome(span)) addedIn.set(key, span.value)
           if (!processing.has(key)) enqueue(key, clock.unsafeCurrentTimeMillis())
         })
       )
@@ -95,12 +103,29 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
       Effect.gen(function* () {
         const key = yield* Queue.take(ready)
         const started = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
-        hooks.waited?.(started - (queuedAt.get(key) ?? started))
+        const waited = started - (queuedAt.get(key) ?? started)
+        hooks.waited?.(waited)
+        const parent = addedIn.get(key)
+        addedIn.delete(key)
         queuedAt.delete(key)
         dirty.delete(key)
         processing.add(key)
         hooks.depth?.(dirty.size)
-        const exit = yield* Effect.exit(Effect.suspend(() => handler(key))).pipe(
+        const pass = Effect.suspend(() => handler(key)).pipe(
+          Effect.tapErrorCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.void
+              : Effect.logWarning("reconcile failed; retrying with backoff").pipe(
+                  Effect.annotateLogs({ key, cause: Cause.pretty(cause) })
+                )
+          ),
+          Effect.withSpan("reconcile", {
+            ...(parent === undefined ? { root: true } : { parent }),
+            attributes: { key, "queue.wait_ms": waited },
+            captureStackTrace: false
+          })
+        )
+        const exit = yield* Effect.exit(pass).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => {
               processing.delete(key)
@@ -116,10 +141,6 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
         if (dirty.has(key)) enqueue(key, finished)
         if (exit._tag === "Failure") {
           hooks.processed?.(key, finished - started, "error")
-          if (!Cause.isInterruptedOnly(exit.cause))
-            yield* Effect.logWarning("reconcile failed; retrying with backoff").pipe(
-              Effect.annotateLogs({ key, cause: Cause.pretty(exit.cause) })
-            )
           yield* retry(key)
         } else {
           hooks.processed?.(key, finished - started, "ok")

@@ -1,0 +1,108 @@
+/**
+ * Traces (docs/operations.md, "Tracing"): with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans of the controller
+ * process are exported over OTLP/HTTP (JSON, to `<endpoint>/v1/traces`) by @effect/opentelemetry's own exporter
+ * (no OpenTelemetry SDK), under the service name `OTEL_SERVICE_NAME` (default `the0-runtime`), and every log line
+ * written inside a span carries its `traceId` and `spanId`. Without it the tracer is switched off: a span costs a
+ * shared no-op object, nothing is exported and the log lines are unchanged.
+ */
+import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
+import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import {
+  Config,
+  type ConfigError,
+  Context,
+  type Duration,
+  Effect,
+  FiberRef,
+  FiberRefs,
+  HashMap,
+  HashSet,
+  Layer,
+  Logger,
+  Option,
+  Tracer
+} from "effect"
+
+export interface TracingSettings {
+  /** The OTLP/HTTP endpoint; traces go to its `/v1/traces`. */
+  readonly endpoint: string
+  readonly serviceName: string
+  /** How often the buffered spans are sent (the exporter's default: 5 s). */
+  readonly exportInterval?: Duration.DurationInput
+}
+
+export const defaultServiceName = "the0-runtime"
+
+/** The settings from the environment; none when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or empty. */
+export const settingsFromEnv: Config.Config<Option.Option<TracingSettings>> = Config.all({
+  endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  serviceName: Config.nonEmptyString("OTEL_SERVICE_NAME").pipe(Config.withDefault(defaultServiceName))
+}).pipe(
+  Config.map(({ endpoint, serviceName }) =>
+    Option.map(endpoint, (url): TracingSettings => ({ endpoint: url, serviceName }))
+  )
+)
+
+/** Where the spans are POSTed: the endpoint's `/v1/traces`, as the OpenTelemetry SDKs derive it. */
+export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
+
+/**
+ * True while spans are exported. Code with a path cheaper than an effect (the QueryServer's realtime callbacks)
+ * takes it only when this is false.
+ */
+export const exporting: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
+
+const currentSpan = (refs: FiberRefs.FiberRefs): Option.Option<Tracer.AnySpan> =>
+  Context.getOption(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan)
+
+/** `logger` with the `traceId` and `spanId` of the span the line is written in, as annotations. */
+export const withTraceIds = <M, O>(logger: Logger.Logger<M, O>): Logger.Logger<M, O> =>
+  Logger.mapInputOptions(logger, (options) => {
+    const span = currentSpan(options.context)
+    if (Option.isNone(span)) return options
+    return {
+      ...options,
+      annotations: options.annotations.pipe(
+        HashMap.set("traceId", span.value.traceId as unknown),
+        HashMap.set("spanId", span.value.spanId as unknown)
+      )
+    }
+  })
+
+/** Every logger in place gets the ids. */
+const logsWithTraceIds: Layer.Layer<never> = Layer.scopedDiscard(
+  Effect.locallyScopedWith(FiberRef.currentLoggers, HashSet.map(withTraceIds))
+)
+
+/** Spans exported to `settings.endpoint`; the spans still buffered are sent when the layer's scope closes. */
+export const layerOtlp = (settings: TracingSettings): Layer.Layer<never> =>
+  Layer.mergeAll(
+    OtlpTracer.layer({
+      url: tracesUrl(settings.endpoint),
+      resource: { serviceName: settings.serviceName },
+      ...(settings.exportInterval === undefined ? {} : { exportInterval: settings.exportInterval })
+    }).pipe(Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson])),
+    logsWithTraceIds,
+    Layer.locallyScoped(exporting, true)
+  )
+
+/** No tracer: every span is Effect's no-op span. */
+export const layerOff: Layer.Layer<never> = Layer.setTracerEnabled(false)
+
+/** Tracing as the environment says (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`). */
+export const layer: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(
+    settingsFromEnv,
+    Option.match({
+      onNone: () => layerOff,
+      onSome: (settings) =>
+        Layer.merge(
+          layerOtlp(settings),
+          Layer.effectDiscard(
+            Effect.logInfo(`exporting traces to ${tracesUrl(settings.endpoint)} as ${settings.serviceName}`)
+          )
+        )
+    })
+  )
+)
