@@ -10,7 +10,9 @@ import type { EventBus } from "../../services/EventBus.ts"
 import type { KubeApi } from "../../services/KubeApi.ts"
 import * as ControllerSettings from "../controller/ControllerSettings.ts"
 import { gather, gatherBot, type StatusTarget } from "../status/Gather.ts"
-import { renderReport, renderStory } from "../status/StatusText.ts"
+import { renderReport } from "../status/ReportText.ts"
+import { renderJson } from "../status/StatusJson.ts"
+import { renderStory } from "../status/StoryText.ts"
 import { kubeRateDefaults } from "./Controller.ts"
 import { integer, text } from "./SettingsOptions.ts"
 
@@ -62,15 +64,14 @@ export const command = (backends: StatusBackends) =>
       leaseName: input.leaseName,
       ...(input.natsUrl === "" ? {} : { events: backends.events(input.natsUrl) })
     }
-    const json = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
     const shown = Option.match(input.bot, {
       onNone: () =>
         Effect.flatMap(gather(target), (report) =>
-          input.output === "json" ? json(report) : Console.log(renderReport(report, { all: input.all }).trimEnd())
+          Console.log(input.output === "json" ? renderJson(report) : renderReport(report, { all: input.all }).trimEnd())
         ),
       onSome: (id) =>
         Effect.flatMap(gatherBot(target, id), (story) =>
-          input.output === "json" ? json(story) : Console.log(renderStory(story).trimEnd())
+          Console.log(input.output === "json" ? renderJson(story) : renderStory(story).trimEnd())
         )
     })
     return shown.pipe(

@@ -13,7 +13,8 @@ import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { durableName } from "../ingest/EventIngest.ts"
 import { ContainerName } from "../manifests/PodParts.ts"
-import { type BotStory, botStory, report, type StatusReport } from "./StatusReport.ts"
+import { type BotStory, botStory } from "./BotStory.ts"
+import { report, type StatusReport } from "./StatusReport.ts"
 
 export interface StatusTarget {
   readonly namespace: string
