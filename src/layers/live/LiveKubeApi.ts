@@ -10,6 +10,9 @@
  *
  * Events (events.k8s.io/v1) pass a limit of their own (`eventQps`, `eventBurst`), as controller-runtime gives its
  * event recorder a client of its own: recording what happened never takes a reconcile's turn.
+ *
+ * Every write (create, update, patch, delete) but an Event's is a `kube.<verb>` span (docs/operations.md,
+ * "Tracing"), its wait for the rate limit included.
  */
 import { Effect, Layer, Option, Stream } from "effect"
 import { type Kind, type KindMap, type KubeEvent, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
@@ -174,6 +177,16 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
         )
       )
 
+    /** A write as a span in the caller's trace. */
+    const traced =
+      (verb: "create" | "update" | "patch" | "delete", kind: Kind, namespace: string, name: string) =>
+      <A>(effect: Effect.Effect<A, KubeApiError>): Effect.Effect<A, KubeApiError> =>
+        Effect.withSpan(effect, `kube.${verb}`, {
+          kind: "client",
+          attributes: { "k8s.kind": kind, "k8s.namespace": namespace, "k8s.name": name },
+          captureStackTrace: false
+        })
+
     const service: KubeApiService = {
       get: (kind, namespace, name) =>
         call(
@@ -214,7 +227,7 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             body: { ...object, metadata: { ...object.metadata, namespace } }
           },
           (body) => JSON.parse(body) as KindMap[typeof kind]
-        ),
+        ).pipe(traced("create", kind, namespace, object.metadata.name)),
       update: (kind, namespace, object, options) =>
         call(
           kind,
@@ -225,7 +238,7 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             body: { ...object, metadata: { ...object.metadata, namespace } }
           },
           (body) => JSON.parse(body) as KindMap[typeof kind]
-        ),
+        ).pipe(traced("update", kind, namespace, object.metadata.name)),
       patchStatus: (kind, namespace, name, status) =>
         call(
           kind,
@@ -237,7 +250,7 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             contentType: "application/merge-patch+json"
           },
           (body) => JSON.parse(body) as KindMap[typeof kind]
-        ),
+        ).pipe(traced("patch", kind, namespace, name)),
       delete: (kind, namespace, name, options = {}) =>
         call(
           kind,
@@ -254,7 +267,7 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
             }
           },
           () => undefined
-        ),
+        ).pipe(traced("delete", kind, namespace, name)),
       watch: <K extends Kind>(kind: K, namespace: string, options: Parameters<KubeApiService["watch"]>[2]) => {
         const path = `${collectionPath(kind, namespace)}${query({
           watch: 1,

@@ -51,7 +51,13 @@ export const layer = (app: AppSettings) => {
     )
   )
   const query = Layer.unwrapEffect(
-    Effect.map(ManagerInstance, (m) => QueryServer.layer({ settings: app.query, botPods: m.bots.informer }))
+    Effect.map(ManagerInstance, (m) =>
+      QueryServer.layer({
+        settings: app.query,
+        botPods: m.bots.informer,
+        reportingInstance: app.settings.leaderElection.identity
+      })
+    )
   )
   return Layer.mergeAll(health, query).pipe(
     Layer.provide(manager),

@@ -10,6 +10,9 @@
  * A failing write is retried with backoff, never dropped; an event that can never apply (bad JSON, no id) is
  * reported and let go. Ingest runs on every replica; a replica that is not the leader tells the leader through a
  * reconcile request on `the0.runtime.reconcile` (see Manager).
+ *
+ * Each event is an `ingest.event` span, its store write (with the retries of transient failures) an `ingest.apply`
+ * span in it, and the reconcile of its key continues the trace (docs/operations.md, "Tracing").
  */
 import { Clock, Deferred, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import { botSubjects, type EventTarget, eventsStream, queueGroup, scheduleSubjects } from "../../domain/BotEvent.ts"
@@ -81,6 +84,8 @@ export const run = (
         ? applyEvent(subject, data)
         : applyOrdered(subject, data, ordered.sequence, ordered.retentionMillis)
       ).pipe(
+        Effect.tap((applied) => Effect.annotateCurrentSpan({ "bot.id": applied.id, outcome: applied.outcome })),
+        Effect.withSpan("ingest.apply", { captureStackTrace: false }),
         Effect.retry({ schedule: retry, while: (e) => e._tag === "BotStoreError" }),
         Effect.tap((applied: Applied) =>
           Effect.sync(() => metrics.events.inc({ subject, outcome: applied.outcome })).pipe(
@@ -98,6 +103,14 @@ export const run = (
               "rejected" as const
             ),
           UnknownSubject: (e) => Effect.as(Effect.logWarning(e.message), "rejected" as const)
+        }),
+        Effect.withSpan("ingest.event", {
+          kind: "consumer",
+          attributes: {
+            "messaging.destination.name": subject,
+            ...(ordered === undefined ? {} : { "messaging.message.sequence": ordered.sequence })
+          },
+          captureStackTrace: false
         })
       )
 

@@ -6,7 +6,9 @@
  * a watch on the Job from the resourceVersion its creation returned (no 500 ms polling); the Job is deleted (with
  * its Pod) as soon as the answer is in, and on timeout, failure or interruption too, so the TTL is only a
  * backstop; the result object is removed on every path, and once more after an unfinished Job's Pod is gone, so
- * an upload racing the deletion cannot leave one behind.
+ * an upload racing the deletion cannot leave one behind. A Job that fails leaves a `QueryJobFailed` Event
+ * (QueryEvents.ts). The whole query is a `query.job` span; the Job's create and delete are spans in it when the
+ * KubeApi makes them (docs/operations.md, "Tracing").
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Duration, Effect, Either, FiberSet, Option, Ref, Schedule, Stream } from "effect"
@@ -15,8 +17,10 @@ import { Bucket, queryResultKey } from "../../domain/Buckets.ts"
 import type { Job } from "../../domain/Kube.ts"
 import type { KubeApiError, KubeApiService } from "../../services/KubeApi.ts"
 import type { ObjectStoreService } from "../../services/ObjectStore.ts"
+import type { EventRecorder } from "../controller/EventRecorder.ts"
 import { ContainerName } from "../manifests/PodParts.ts"
 import { queryJob } from "../manifests/QueryJob.ts"
+import { queryJobFailed } from "./QueryEvents.ts"
 import type { QueryMetrics } from "./QueryMetrics.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
 import type { QuerySettings } from "./QuerySettings.ts"
@@ -28,6 +32,8 @@ export interface EphemeralQueryDeps {
   readonly metrics: QueryMetrics
   /** Where cleanups that outlive the request run (the late result sweep); owned by the server's scope. */
   readonly background: FiberSet.FiberSet
+  /** Where the Event of a failed Job is recorded. */
+  readonly events: EventRecorder
 }
 
 export interface EphemeralQuery {
@@ -230,10 +236,22 @@ export const run = (deps: EphemeralQueryDeps, query: EphemeralQuery): Effect.Eff
       const logs = yield* podLogs
       const written = yield* Effect.option(download)
       const botError = Option.flatMap(written, (bytes) => Option.fromNullable(parseQueryOutput(bytes).error))
-      return Option.match(botError, {
+      const output = Option.match(botError, {
         onNone: () => failed(`query job failed: job failed: ${logs}`),
         onSome: (error) => failed(`query job failed: job failed: ${error}\nLogs: ${logs}`)
       })
+      yield* deps.events.record(
+        queryJobFailed(
+          { namespace, name: jobName, uid: created.metadata.uid },
+          query.doc.id,
+          output.error ?? "job failed"
+        )
+      )
+      return output
     })
-    return yield* execute.pipe(Effect.merge, Effect.scoped)
-  })
+    return yield* execute.pipe(
+      Effect.merge,
+      Effect.scoped,
+      Effect.tap((output) => Effect.annotateCurrentSpan("query.status", output.status))
+    )
+  }).pipe(Effect.withSpan("query.job", { attributes: { "bot.id": query.doc.id }, captureStackTrace: false }))

@@ -15,22 +15,54 @@
  *
  * The Node listener answers the common realtime query with callbacks alone (no fiber per query: the realtime path
  * is measured against a Go proxy, BENCHMARKS.md "Realtime queries side by side"); every other request goes
- * through `handle`, the same rules as an effect.
+ * through `handle`, the same rules as an effect. While traces are exported (programs/Tracing.ts) every request goes
+ * through `handle`, so that a query is one trace: `POST /query`, its `query.resolve`, then `query.realtime` or
+ * `query.job` (docs/operations.md, "Tracing").
+ *
+ * Every refusal is one of the tagged errors of QueryFailure.ts, answered with the0's status and message here, at
+ * the edge.
  */
 import { createServer, IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { hostname } from "node:os"
 import { HttpIncomingMessage, HttpServerError, type HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Layer, Option, Runtime, type Scope } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberId,
+  FiberRef,
+  FiberSet,
+  Layer,
+  Option,
+  Runtime,
+  type Scope
+} from "effect"
+import type { Bot } from "../../domain/Bot.ts"
 import { normaliseQueryPath, type QueryRequest } from "../../domain/Query.ts"
 import { BotStore } from "../../services/BotStore.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
+import * as EventRecorder from "../controller/EventRecorder.ts"
 import type { Informer } from "../controller/Informer.ts"
 import { type AllowedHosts, allowedHosts, hostProblem } from "../HostGuard.ts"
 import { listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
+import * as Tracing from "../Tracing.ts"
 import * as BotResolver from "./BotResolver.ts"
 import * as EphemeralQuery from "./EphemeralQuery.ts"
+import {
+  answerOf,
+  BodyTooLarge,
+  BodyUnreadable,
+  HostRefused,
+  InvalidQueryRequest,
+  MethodNotAllowed,
+  type QueryFailure,
+  Unauthorized
+} from "./QueryFailure.ts"
 import { bearerMatches, declaredLength, makeJobSlots } from "./QueryLimits.ts"
 import { type QueryMode, queryMetrics, requestObserver } from "./QueryMetrics.ts"
 import type { QueryOutput } from "./QueryOutput.ts"
@@ -46,6 +78,8 @@ export interface QueryServerInputs {
    * `the0.app/bot-id` (the `informer` of the Bot controller).
    */
   readonly botPods: Informer<"Pod">
+  /** `reportingInstance` of the Events written on failed query Jobs: the replica's identity (the host name when absent). */
+  readonly reportingInstance?: string
 }
 
 /** A request as the handler needs it, independent of the HTTP server. */
@@ -65,13 +99,7 @@ export interface RawResponse {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-export class BodyTooLarge {
-  readonly _tag = "BodyTooLarge"
-}
-export class BodyUnreadable {
-  readonly _tag = "BodyUnreadable"
-  constructor(readonly message: string) {}
-}
+export { BodyTooLarge, BodyUnreadable } from "./QueryFailure.ts"
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -108,7 +136,7 @@ const readNodeBody = (
       detach()
       if (drain) source.resume()
       else source.pause()
-      done(Either.left(new BodyTooLarge()))
+      done(Either.left(new BodyTooLarge({ limit })))
       return
     }
     chunks.push(chunk)
@@ -119,7 +147,7 @@ const readNodeBody = (
   }
   const onError = (error: Error) => {
     detach()
-    done(Either.left(new BodyUnreadable(error.message)))
+    done(Either.left(new BodyUnreadable({ message: error.message })))
   }
   source.on("data", onData)
   source.on("end", onEnd)
@@ -151,8 +179,8 @@ export const readBody = (
       HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
       Effect.mapError((error) =>
         error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
-          ? new BodyTooLarge()
-          : new BodyUnreadable(error.cause instanceof Error ? error.cause.message : error.message)
+          ? new BodyTooLarge({ limit })
+          : new BodyUnreadable({ message: error.cause instanceof Error ? error.cause.message : error.message })
       )
     )
   return nodeBody(source, limit, drain)
@@ -183,6 +211,17 @@ const json = (status: number, body: unknown, headers?: Readonly<Record<string, s
 const errorResponse = (status: number, message: string, now: number, headers?: Readonly<Record<string, string>>) =>
   json(status, { status: "error", error: message, duration: 0, timestamp: rfc3339Nano(now) }, headers)
 
+/** The answer to a refused request. */
+const failureResponse = (failure: QueryFailure, now: number): RawResponse => {
+  const answer = answerOf(failure)
+  return errorResponse(answer.status, answer.message, now, answer.headers)
+}
+
+/** Where a query goes once its bot is resolved. */
+type QueryRoute =
+  | { readonly mode: "realtime"; readonly endpoint: BotResolver.RealtimeEndpoint }
+  | { readonly mode: "job"; readonly doc: Bot }
+
 const notFound: RawResponse = {
   status: 404,
   contentType: "text/plain; charset=utf-8",
@@ -205,8 +244,15 @@ export const make = (
     const transport = yield* RealtimeTransport.make
     const background = yield* FiberSet.make()
     const slots = makeJobSlots(settings.maxJobsInFlight, (n) => metrics.jobsInFlight.set(n))
-    const jobDeps: EphemeralQuery.EphemeralQueryDeps = { api, objects, settings, metrics, background }
+    const events = yield* EventRecorder.make({
+      namespace: settings.manifest.namespace,
+      controller: "query",
+      reportingInstance: inputs.reportingInstance ?? hostname()
+    })
+    const jobDeps: EphemeralQuery.EphemeralQueryDeps = { api, objects, settings, metrics, background, events }
     const token = settings.authToken
+    /** While traces are exported, every request takes the effect path (it is the one with spans). */
+    const traced = yield* FiberRef.get(Tracing.exporting)
 
     const observe = requestObserver(metrics)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -233,53 +279,45 @@ export const make = (
       maxResultBytes: settings.maxResultBytes
     })
 
-    const query = (request: RawRequest, setMode: (mode: QueryMode) => void) =>
+    /** Where the query goes: a ready query container (a cache lookup) or, from the store, an ephemeral Job. */
+    const resolve = (botId: string) =>
+      Effect.suspend((): Effect.Effect<QueryRoute, BotResolver.BotNotFound | BotResolver.BotLookupFailed> => {
+        const endpoint = BotResolver.realtimeEndpoint(botPods, botId)
+        return Option.isSome(endpoint)
+          ? Effect.succeed({ mode: "realtime", endpoint: endpoint.value })
+          : Effect.map(BotResolver.resolve(store, botId), (target) => ({ mode: "job", doc: target.doc }))
+      }).pipe(
+        Effect.tap((target) => Effect.annotateCurrentSpan("query.mode", target.mode)),
+        Effect.withSpan("query.resolve", { attributes: { "bot.id": botId }, captureStackTrace: false })
+      )
+
+    const query = (request: RawRequest, setMode: (mode: QueryMode) => void): Effect.Effect<RawResponse, QueryFailure> =>
       Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const fail = (status: number, message: string, headers?: Readonly<Record<string, string>>) =>
-          errorResponse(status, message, now, headers)
-        if (request.method !== "POST") return fail(405, "method not allowed")
-        const tooLarge = () =>
-          fail(413, `request body too large: the limit is ${settings.maxBodyBytes} bytes`, { connection: "close" })
+        if (request.method !== "POST") return yield* new MethodNotAllowed()
         const declared = declaredLength(request.header("content-length"))
-        if (declared !== undefined && declared > settings.maxBodyBytes) return tooLarge()
-        const body = yield* Effect.either(request.body)
-        if (Either.isLeft(body))
-          return body.left._tag === "BodyTooLarge"
-            ? tooLarge()
-            : fail(400, `invalid request body: ${body.left.message}`)
-        const decoded = decodeQueryRequest(body.right)
-        if (Either.isLeft(decoded)) return fail(400, `invalid request body: ${decoded.left}`)
+        if (declared !== undefined && declared > settings.maxBodyBytes)
+          return yield* new BodyTooLarge({ limit: settings.maxBodyBytes })
+        const body = yield* request.body
+        const decoded = decodeQueryRequest(body)
+        if (Either.isLeft(decoded))
+          return yield* new InvalidQueryRequest({ message: `invalid request body: ${decoded.left}` })
         const missing = missingField(decoded.right)
-        if (missing !== undefined) return fail(400, missing)
+        if (missing !== undefined) return yield* new InvalidQueryRequest({ message: missing })
         const req = decoded.right
-        const endpoint = BotResolver.realtimeEndpoint(botPods, req.bot_id)
-        if (Option.isSome(endpoint)) {
-          setMode("realtime")
-          const started = yield* Clock.currentTimeNanos
-          const output = yield* RealtimeProxy.query(transport, endpoint.value, realtimeQuery(req))
+        yield* Effect.annotateCurrentSpan("bot.id", req.bot_id)
+        const target = yield* resolve(req.bot_id)
+        const started = yield* Clock.currentTimeNanos
+        setMode(target.mode)
+        if (target.mode === "realtime") {
+          const output = yield* RealtimeProxy.query(transport, target.endpoint, realtimeQuery(req))
           return yield* respondOutput(output, started)
         }
-        const resolved = yield* Effect.either(BotResolver.resolve(store, req.bot_id))
-        if (Either.isLeft(resolved))
-          return resolved.left._tag === "BotNotFound"
-            ? fail(404, resolved.left.message)
-            : fail(resolved.left.status, resolved.left.message)
         const { path, params, timeout } = realtimeQuery(req)
-        const started = yield* Clock.currentTimeNanos
-        setMode("job")
-        const output = yield* slots.withSlot(
-          EphemeralQuery.run(jobDeps, { doc: resolved.right.doc, path, params, timeout })
-        )
+        const output = yield* slots
+          .withSlot(EphemeralQuery.run(jobDeps, { doc: target.doc, path, params, timeout }))
+          .pipe(Effect.tapErrorTag("TooManyQueryJobs", () => Effect.sync(() => metrics.jobsRejected.inc())))
         return yield* respondOutput(output, started)
-      }).pipe(
-        Effect.catchTag("TooManyQueryJobs", (error) =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            metrics.jobsRejected.inc()
-            return errorResponse(429, error.message, now, { "retry-after": "1" })
-          })
-        )
-      )
+      })
 
     const authorized = (header: string | undefined) => token === undefined || bearerMatches(header, token)
 
@@ -290,21 +328,18 @@ export const make = (
         const path = queryAt === -1 ? request.url : request.url.slice(0, queryAt)
         const route = routeOf(path)
         let mode: QueryMode = "none"
-        const answer: Effect.Effect<RawResponse> =
+        const answer: Effect.Effect<RawResponse, QueryFailure> =
           route === "/health"
             ? Effect.succeed(json(200, { status: "ok" }))
             : !authorized(request.header("authorization"))
-              ? Effect.map(Clock.currentTimeMillis, (now) =>
-                  errorResponse(401, "unauthorized: a valid bearer token is required", now, {
-                    "www-authenticate": 'Bearer realm="the0-query"'
-                  })
-                )
+              ? Effect.fail(new Unauthorized())
               : route === "/query"
                 ? query(request, (m) => {
                     mode = m
                   })
                 : Effect.succeed(notFound)
-        return answer.pipe(
+        const answered = answer.pipe(
+          Effect.catchAll((failure) => Effect.map(Clock.currentTimeMillis, (now) => failureResponse(failure, now))),
           Effect.catchAllCause((cause) =>
             Effect.logError("query server: unexpected failure", cause).pipe(
               Effect.zipRight(Clock.currentTimeMillis),
@@ -315,6 +350,16 @@ export const make = (
             Effect.sync(() => observe(route, mode, response.status, (performance.now() - start) / 1000))
           )
         )
+        return route === "/query"
+          ? answered.pipe(
+              Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
+              Effect.withSpan(`${request.method} /query`, {
+                kind: "server",
+                attributes: { "http.request.method": request.method, "url.path": path },
+                captureStackTrace: false
+              })
+            )
+          : answered
       })
 
     /** `handle` on a Node request whose body is `body`; the fiber is interrupted when the client hangs up. */
@@ -364,10 +409,12 @@ export const make = (
         const hosts = allowed()
         if (hosts !== undefined) {
           const problem = hostProblem(hosts, headerValue(req, "host"), headerValue(req, "origin"))
-          if (problem !== undefined) return send(res, errorResponse(403, problem, Date.now()))
+          if (problem !== undefined)
+            return send(res, failureResponse(new HostRefused({ message: problem }), Date.now()))
         }
         const declared = declaredLength(headerValue(req, "content-length"))
         if (
+          traced ||
           req.method !== "POST" ||
           req.url !== "/query" ||
           !authorized(headerValue(req, "authorization")) ||

@@ -4,7 +4,8 @@
  * fast path) or as an effect (`query`). The params go both as the JSON body
  * (the0's protocol) and as the URL query string, because the0's SDK servers read only the query string (the0
  * dropped realtime params: docs/contracts.md, "The bot's query server"). The sidecar's HTTP status is ignored and its body parsed as `{status, data, error}`; transport errors,
- * unreadable, oversized or non-JSON answers and timeouts become the0's error messages.
+ * unreadable, oversized or non-JSON answers and timeouts become the0's error messages. `query` is a `query.realtime`
+ * span (docs/operations.md, "Tracing"); `run`, the callback path, has none.
  */
 import { Duration, Effect } from "effect"
 import type { JsonObject } from "../../domain/Bot.ts"
@@ -108,4 +109,11 @@ export const query = (
   Effect.async<QueryOutput>((resume) => {
     const cancel = run(transport, endpoint, request, (output) => resume(Effect.succeed(output)))
     return Effect.sync(cancel)
-  })
+  }).pipe(
+    Effect.tap((output) => Effect.annotateCurrentSpan("query.status", output.status)),
+    Effect.withSpan("query.realtime", {
+      kind: "client",
+      attributes: { "k8s.pod.name": endpoint.podName, "server.address": endpoint.ip, "server.port": endpoint.port },
+      captureStackTrace: false
+    })
+  )
