@@ -79,6 +79,8 @@ describe("ephemeral query Jobs", () => {
         expect(yield* jobs).toEqual([])
         expect(yield* results).toEqual([])
         yield* clean
+        // a query that succeeded leaves no Event
+        expect(yield* cluster.events(ns)).toEqual([])
       }).pipe(Effect.provide(world))
   )
 
@@ -126,6 +128,26 @@ describe("ephemeral query Jobs", () => {
         "query job failed: job failed: KeyError: 'price'\nLogs: Traceback: KeyError 'price'\n"
       )
       yield* clean
+      const events = yield* eventually(
+        Effect.filterOrFail(
+          Effect.flatMap(MemoryCluster, (c) => c.events(ns)),
+          (written) => written.length > 0,
+          () => "no Event yet"
+        )
+      )
+      expect(events.map((e) => ({ ...e.regarding, type: e.type, reason: e.reason, note: e.note }))).toEqual([
+        {
+          apiVersion: "batch/v1",
+          kind: "Job",
+          name: expect.stringMatching(/^query-sched-3-/),
+          namespace: ns,
+          uid: expect.any(String),
+          type: "Warning",
+          reason: "QueryJobFailed",
+          note: "query of bot sched-3 failed: query job failed: job failed: KeyError: 'price'\nLogs: Traceback: KeyError 'price'\n"
+        }
+      ])
+      expect(events[0]?.reportingController).toBe("the0.app/runtime")
     }).pipe(Effect.provide(world))
   )
 
