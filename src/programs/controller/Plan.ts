@@ -15,7 +15,21 @@ export type Desired<O extends Owned> =
   | { readonly _tag: "Unknown"; readonly reason: string }
   /** The document exists but no valid object can be built from it: keep what runs, report. */
   | { readonly _tag: "Invalid"; readonly error: ManifestError }
-  | { readonly _tag: "Present"; readonly object: O }
+  | Present<O>
+
+/**
+ * A valid object can be built. The plan compares its two hashes only; the object itself is held only while the key
+ * has a change to act on (docs/architecture.md, "Reconcile"), and a plan that must send it while it is not held
+ * asks for a `Read`.
+ */
+export interface Present<O extends Owned> {
+  readonly _tag: "Present"
+  /** The object's fingerprint annotation. */
+  readonly fingerprint: string | undefined
+  /** The object's document-hash annotation. */
+  readonly documentHash: string | undefined
+  readonly object?: O
+}
 
 export type DeleteReason = "orphan" | "changed" | "template" | "migration" | "terminal" | "duplicate"
 /** Deletions that take one of the roll limit's slots until the replacement runs. */
@@ -28,6 +42,8 @@ export type Action<O extends Owned> =
   | { readonly _tag: "Delete"; readonly name: string; readonly uid: string; readonly reason: DeleteReason }
   | { readonly _tag: "Wait"; readonly reason: WaitReason }
   | { readonly _tag: "Report"; readonly error: ManifestError }
+  /** The object must be sent and is not held: read the document, build the object, plan again. */
+  | { readonly _tag: "Read" }
 
 export interface PlanInput<O extends Owned> {
   readonly desired: Desired<O>
@@ -54,6 +70,20 @@ const isTerminal = (object: Owned): boolean =>
 
 const annotation = (object: Owned, key: string): string | undefined => object.metadata.annotations?.[key]
 
+/** What the plan needs of an object built for a key, with the object. */
+export const present = <O extends Owned>(object: O, fingerprintAnnotation: string): Present<O> => ({
+  _tag: "Present",
+  fingerprint: annotation(object, fingerprintAnnotation),
+  documentHash: annotation(object, Annotation.documentHash),
+  object
+})
+
+/** The same without the object: what is kept of a key at rest. */
+export const withoutObject = <O extends Owned>(desired: Desired<O>): Desired<O> =>
+  desired._tag === "Present"
+    ? { _tag: "Present", fingerprint: desired.fingerprint, documentHash: desired.documentHash }
+    : desired
+
 /** Made by the0's controller: ours always carry the document hash. */
 export const madeByThe0 = (object: Owned): boolean => annotation(object, Annotation.documentHash) === undefined
 
@@ -78,25 +108,23 @@ export const plan = <O extends Owned>(input: PlanInput<O>): ReadonlyArray<Action
         ? live.map((o) => remove(o, "orphan"))
         : [{ _tag: "Wait", reason: "mass-delete-guard" }]
     case "Present": {
-      if (live.length === 0)
-        return observed.length > 0
-          ? [{ _tag: "Wait", reason: "terminating" }]
-          : [{ _tag: "Create", object: desired.object }]
-      const wanted = annotation(desired.object, input.fingerprintAnnotation)
-      const matches = (o: O) => annotation(o, input.fingerprintAnnotation) === wanted
+      const { object } = desired
+      if (live.length === 0) {
+        if (observed.length > 0) return [{ _tag: "Wait", reason: "terminating" }]
+        return [object === undefined ? { _tag: "Read" } : { _tag: "Create", object }]
+      }
+      const matches = (o: O) => annotation(o, input.fingerprintAnnotation) === desired.fingerprint
       const keep = live.find((o) => matches(o) && !isTerminal(o)) ?? live[0]
       if (keep === undefined) return []
       const duplicates = live.filter((o) => o !== keep).map((o) => remove(o, "duplicate"))
       if (matches(keep)) return isTerminal(keep) ? [...duplicates, remove(keep, "terminal")] : duplicates
       const templateOnly =
         annotation(keep, Annotation.documentHash) !== undefined &&
-        annotation(keep, Annotation.documentHash) === annotation(desired.object, Annotation.documentHash)
+        annotation(keep, Annotation.documentHash) === desired.documentHash
       if (input.onChange === "update") {
-        const object = {
-          ...desired.object,
-          metadata: { ...desired.object.metadata, resourceVersion: keep.metadata.resourceVersion }
-        }
-        return [...duplicates, { _tag: "Update", object }]
+        if (object === undefined) return [{ _tag: "Read" }]
+        const update = { ...object, metadata: { ...object.metadata, resourceVersion: keep.metadata.resourceVersion } }
+        return [...duplicates, { _tag: "Update", object: update }]
       }
       if (isTerminal(keep)) return [...duplicates, remove(keep, "terminal")]
       const paced = templateOnly ? "template" : madeByThe0(keep) ? "migration" : undefined

@@ -4,7 +4,7 @@ import { Either } from "effect"
 import type { CronJob, Pod } from "../../../src/domain/Kube.ts"
 import { Annotation } from "../../../src/domain/Labels.ts"
 import { botPods, scheduleCronJobs } from "../../../src/programs/controller/OwnedKinds.ts"
-import { type Owned, type PlanInput, plan } from "../../../src/programs/controller/Plan.ts"
+import { type Owned, type PlanInput, plan, present } from "../../../src/programs/controller/Plan.ts"
 import { bot, schedule, settings } from "./ControllerEnv.ts"
 
 const desiredPod = Either.getOrThrow(botPods.build(settings.manifest, bot("p1", { risk: 1 })))
@@ -38,7 +38,7 @@ const terminating = (pod: Pod): Pod => ({
 })
 
 const podInput = (observed: ReadonlyArray<Pod>, rollAllowed: boolean): PlanInput<Pod> => ({
-  desired: { _tag: "Present", object: desiredPod },
+  desired: present(desiredPod, Annotation.configHash),
   observed,
   onChange: "recreate",
   fingerprintAnnotation: Annotation.configHash,
@@ -78,7 +78,7 @@ describe("plan: Pods made by the0's controller", () => {
       [Annotation.documentHash]: undefined
     })
     const actions = plan<CronJob>({
-      desired: { _tag: "Present", object: desiredCronJob },
+      desired: present(desiredCronJob, Annotation.scheduleHash),
       observed: [cronJobByThe0],
       onChange: "update",
       fingerprintAnnotation: Annotation.scheduleHash,
