@@ -1,5 +1,7 @@
 /** Kubernetes label selectors, equality- and set-based, parsed once and matched many times. */
 
+import { Data } from "effect"
+
 export type Requirement =
   | { readonly op: "exists"; readonly key: string }
   | { readonly op: "notexists"; readonly key: string }
@@ -8,9 +10,13 @@ export type Requirement =
 
 export type LabelSelector = ReadonlyArray<Requirement>
 
-export class LabelSelectorParseError extends Error {
-  override readonly name = "LabelSelectorParseError"
-}
+/**
+ * A requirement that does not parse. `parse` throws it: it is a pure parse step, and its callers wrap it with
+ * `Effect.try` where they call it (docs/architecture.md, "Errors and configuration").
+ */
+export class LabelSelectorParseError extends Data.TaggedError("LabelSelectorParseError")<{
+  readonly message: string
+}> {}
 
 const splitTopLevel = (text: string): Array<string> => {
   const parts: Array<string> = []
@@ -45,7 +51,7 @@ const parseRequirement = (text: string): Requirement => {
   }
   if (/^!\S+$/.test(text)) return { op: "notexists", key: text.slice(1) }
   if (/^[^\s=!(),]+$/.test(text)) return { op: "exists", key: text }
-  throw new LabelSelectorParseError(`invalid label selector requirement: ${JSON.stringify(text)}`)
+  throw new LabelSelectorParseError({ message: `invalid label selector requirement: ${JSON.stringify(text)}` })
 }
 
 /** Parses `a=b,c!=d,e in (f,g),!h,i`. The empty string selects everything. */

@@ -1,17 +1,28 @@
 /** Ports on the dev node's address (127.0.0.1): a free one for a container port, and the HTTP and TCP probes. */
 import { request } from "node:http"
 import { createServer, Socket } from "node:net"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import { podIP } from "./KubeletNode.ts"
 
+/** No port could be had on the dev node's address. */
+export class NoFreePort extends Data.TaggedError("NoFreePort")<{ readonly detail: string; readonly cause?: unknown }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
 /** A port on 127.0.0.1 that nothing listens on right now. */
-export const freePort: Effect.Effect<number, Error> = Effect.async<number, Error>((resume) => {
+export const freePort: Effect.Effect<number, NoFreePort> = Effect.async<number, NoFreePort>((resume) => {
   const server = createServer()
-  server.once("error", (error) => resume(Effect.fail(error)))
+  server.once("error", (cause) =>
+    resume(Effect.fail(new NoFreePort({ detail: `no free port: ${cause.message}`, cause })))
+  )
   server.listen(0, podIP, () => {
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(port > 0 ? Effect.succeed(port) : Effect.fail(new Error("no free port"))))
+    server.close(() =>
+      resume(port > 0 ? Effect.succeed(port) : Effect.fail(new NoFreePort({ detail: "no free port" })))
+    )
   })
 })
 
@@ -22,6 +33,7 @@ export const httpProbe = (port: number, probePath: string): Effect.Effect<boolea
       res.resume()
       resume(Effect.succeed((res.statusCode ?? 500) < 400))
     })
+    // Node's `destroy` takes an Error; the "error" handler below turns it into `false`
     req.on("timeout", () => req.destroy(new Error("timeout")))
     req.on("error", () => resume(Effect.succeed(false)))
     req.end()

@@ -12,7 +12,7 @@ import { execFile } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, isAbsolute, join } from "node:path"
-import { Data, Effect } from "effect"
+import { Config, Data, Effect, Option } from "effect"
 import { parse as parseYaml } from "yaml"
 
 export class KubeConfigError extends Data.TaggedError("KubeConfigError")<{
@@ -73,7 +73,10 @@ const tokenFromFile = (path: string, field: string): (() => Promise<Record<strin
 }
 
 /** The service account of the Pod this process runs in, as every in-cluster client reads it. */
-export const inCluster = (env: NodeJS.ProcessEnv, dir: string = serviceAccountDir): KubeTarget => {
+export const inCluster = (
+  env: Readonly<Record<string, string | undefined>>,
+  dir: string = serviceAccountDir
+): KubeTarget => {
   const host = env.KUBERNETES_SERVICE_HOST ?? ""
   const port = env.KUBERNETES_SERVICE_PORT ?? "443"
   if (host === "") fail("KUBERNETES_SERVICE_HOST is not set: not running in a Pod")
@@ -154,6 +157,7 @@ const execPlugin = (file: string, exec: Entry, field: string): (() => Promise<Re
   const run = () =>
     new Promise<ExecCredential>((resolve, reject) => {
       const info = { apiVersion, kind: "ExecCredential", spec: { interactive: false } }
+      // the plugin runs with our whole environment plus its own variables, as kubectl runs it
       execFile(
         program,
         args as Array<string>,
@@ -251,8 +255,31 @@ export const fromFiles = (files: ReadonlyArray<string>): KubeTarget => {
  */
 export const load = (
   kubeconfigPath: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
   accountDir: string = serviceAccountDir
+): Effect.Effect<KubeTarget, KubeConfigError> =>
+  Effect.flatMap(kubeEnv, (env) => loadWith(kubeconfigPath, env, accountDir))
+
+/** The variables `load` reads, from the environment (the ConfigProvider); unset ones are absent. */
+const kubeEnv: Effect.Effect<Readonly<Record<string, string>>> = Effect.orDie(
+  Config.all(
+    ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HOME"].map((name) =>
+      Config.map(Config.option(Config.string(name)), (value) => [name, value] as const)
+    )
+  )
+).pipe(
+  Effect.map((entries) =>
+    Object.fromEntries(entries.flatMap(([name, value]) => (Option.isSome(value) ? [[name, value.value]] : [])))
+  )
+)
+
+/**
+ * The parse itself is synchronous and throws `KubeConfigError` from deep inside (`fail`); this `Effect.try` is its
+ * one boundary (docs/architecture.md, "Errors and configuration").
+ */
+const loadWith = (
+  kubeconfigPath: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  accountDir: string
 ): Effect.Effect<KubeTarget, KubeConfigError> =>
   Effect.try({
     try: () => {

@@ -1,9 +1,9 @@
 /**
- * MinIO settings from the environment, as the0 reads them (docs/contracts.md, "MinIO buckets and keys"): `MINIO_ENDPOINT` (`host:port`, no
+ * MinIO settings from the environment (the ConfigProvider), as the0 reads them (docs/contracts.md, "MinIO buckets and keys"): `MINIO_ENDPOINT` (`host:port`, no
  * scheme), `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY` (required, checked in that order, with the0's messages) and
  * `MINIO_USE_SSL` (only `true` enables TLS); and the store that stands in when they are missing.
  */
-import { Data, Effect, Stream } from "effect"
+import { Config, Data, Effect, Stream } from "effect"
 import { ObjectStoreError, type ObjectStoreService } from "../../services/ObjectStore.ts"
 
 /** A missing or malformed MinIO setting; the message is the0's (`MINIO_ENDPOINT is required`). */
@@ -22,22 +22,38 @@ export interface MinioConfig {
   readonly region?: string
 }
 
-/** Reads the settings from an environment, as the0's `LoadConfigFromEnv` does. */
-export const configFromEnv = (
-  env: Readonly<Record<string, string | undefined>>
-): Effect.Effect<MinioConfig, MinioConfigError> => {
-  for (const name of ["MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"] as const) {
-    if ((env[name] ?? "") === "") return Effect.fail(new MinioConfigError({ detail: `${name} is required` }))
-  }
-  const region = env.MINIO_REGION ?? ""
-  return Effect.succeed({
-    endpoint: env.MINIO_ENDPOINT ?? "",
-    accessKey: env.MINIO_ACCESS_KEY ?? "",
-    secretKey: env.MINIO_SECRET_KEY ?? "",
-    useSSL: env.MINIO_USE_SSL === "true",
-    ...(region === "" ? {} : { region })
+/** A variable's value, `""` when unset; string settings cannot be invalid, so a ConfigError is a defect. */
+const variable = (name: string): Effect.Effect<string> => Effect.orDie(Config.string(name).pipe(Config.withDefault("")))
+
+/** A required variable: unset or empty fails with the0's message (`MINIO_ENDPOINT is required`). */
+const required = (name: string): Effect.Effect<string, MinioConfigError> =>
+  Effect.filterOrFail(
+    variable(name),
+    (value) => value !== "",
+    () => new MinioConfigError({ detail: `${name} is required` })
+  )
+
+/**
+ * Reads the settings, as the0's `LoadConfigFromEnv` does: the required ones in its order, `endpoint` instead of
+ * `MINIO_ENDPOINT` when given (the controller's `--minio-endpoint`).
+ */
+export const readConfig = (endpoint?: string): Effect.Effect<MinioConfig, MinioConfigError> =>
+  Effect.gen(function* () {
+    const endpointSetting =
+      endpoint === undefined
+        ? yield* required("MINIO_ENDPOINT")
+        : endpoint === ""
+          ? yield* new MinioConfigError({ detail: "MINIO_ENDPOINT is required" })
+          : endpoint
+    const accessKey = yield* required("MINIO_ACCESS_KEY")
+    const secretKey = yield* required("MINIO_SECRET_KEY")
+    const useSSL = (yield* variable("MINIO_USE_SSL")) === "true"
+    const region = yield* variable("MINIO_REGION")
+    return { endpoint: endpointSetting, accessKey, secretKey, useSSL, ...(region === "" ? {} : { region }) }
   })
-}
+
+/** The settings from the environment (the ConfigProvider). */
+export const configFromEnv: Effect.Effect<MinioConfig, MinioConfigError> = readConfig()
 
 /** `host:port`, `host` or `[v6]:port` into the client's parts; a scheme or a bad port is an error naming the value. */
 export const parseEndpoint = (

@@ -24,7 +24,14 @@ import {
   type ObjectStoreService
 } from "../../services/ObjectStore.ts"
 import { compareKeys } from "../S3Semantics.ts"
-import { configFromEnv, type MinioConfig, MinioConfigError, parseEndpoint, unconfigured } from "./MinioConfig.ts"
+import {
+  configFromEnv,
+  type MinioConfig,
+  MinioConfigError,
+  parseEndpoint,
+  readConfig,
+  unconfigured
+} from "./MinioConfig.ts"
 import { type Context, errorCode, errorDetail, mapError } from "./MinioErrors.ts"
 
 export { configFromEnv, type MinioConfig, MinioConfigError, parseEndpoint, unconfigured } from "./MinioConfig.ts"
@@ -376,7 +383,7 @@ export const layer = (config: MinioConfig): Layer.Layer<ObjectStore, MinioConfig
 /** Like `layerFromEnv`, but missing settings give the `unconfigured` store instead of failing the layer. */
 export const layerFromEnvDeferred: Layer.Layer<ObjectStore> = Layer.effect(
   ObjectStore,
-  Effect.suspend(() => configFromEnv(process.env)).pipe(
+  configFromEnv.pipe(
     Effect.flatMap(make),
     Effect.catchAll((error) => Effect.succeed(unconfigured(error)))
   )
@@ -384,22 +391,13 @@ export const layerFromEnvDeferred: Layer.Layer<ObjectStore> = Layer.effect(
 
 /**
  * The store at `endpoint` (the controller's `--minio-endpoint`, which falls back to `MINIO_ENDPOINT`, as the0 uses
- * the flag's value), with the credentials and TLS setting from `process.env`.
+ * the flag's value), with the credentials and TLS setting from the environment.
  */
 export const layerAt = (endpoint: string): Layer.Layer<ObjectStore, MinioConfigError> =>
-  Layer.effect(
-    ObjectStore,
-    Effect.flatMap(
-      Effect.suspend(() => configFromEnv({ ...process.env, MINIO_ENDPOINT: endpoint })),
-      make
-    )
-  )
+  Layer.effect(ObjectStore, Effect.flatMap(readConfig(endpoint), make))
 
-/** The store configured from `process.env`, failing with the0's message when a variable is missing. */
+/** The store configured from the environment, failing with the0's message when a variable is missing. */
 export const layerFromEnv: Layer.Layer<ObjectStore, MinioConfigError> = Layer.effect(
   ObjectStore,
-  Effect.flatMap(
-    Effect.suspend(() => configFromEnv(process.env)),
-    make
-  )
+  Effect.flatMap(configFromEnv, make)
 )

@@ -1,5 +1,5 @@
 /** The NATS bus's settings: the server list (checked as the client would parse it) and where it comes from. */
-import { Data, Effect } from "effect"
+import { Config, Data, Effect } from "effect"
 
 /** A missing or malformed NATS setting; the message names the setting (`NATS_URL is required`). */
 export class NatsConfigError extends Data.TaggedError("NatsConfigError")<{ readonly detail: string }> {
@@ -50,12 +50,17 @@ export const parseServers = (
   return Effect.succeed(list)
 }
 
-/** Reads `NATS_URL` (the0's variable) and our `NATS_NAME`; a missing or invalid URL is an error naming it. */
-export const configFromEnv = (
-  env: Readonly<Record<string, string | undefined>>
-): Effect.Effect<NatsConfig, NatsConfigError> => {
-  const servers = env.NATS_URL ?? ""
-  if (servers.trim() === "") return Effect.fail(new NatsConfigError({ detail: "NATS_URL is required" }))
-  const name = env.NATS_NAME ?? ""
-  return Effect.as(parseServers(servers, "NATS_URL"), { servers, ...(name === "" ? {} : { name }) })
-}
+/** A variable's value, `""` when unset; string settings cannot be invalid, so a ConfigError is a defect. */
+const variable = (name: string): Effect.Effect<string> => Effect.orDie(Config.string(name).pipe(Config.withDefault("")))
+
+/**
+ * Reads `NATS_URL` (the0's variable) and our `NATS_NAME` from the environment (the ConfigProvider); a missing or
+ * invalid URL is an error naming it.
+ */
+export const configFromEnv: Effect.Effect<NatsConfig, NatsConfigError> = Effect.gen(function* () {
+  const servers = yield* variable("NATS_URL")
+  if (servers.trim() === "") return yield* new NatsConfigError({ detail: "NATS_URL is required" })
+  const name = yield* variable("NATS_NAME")
+  yield* parseServers(servers, "NATS_URL")
+  return { servers, ...(name === "" ? {} : { name }) }
+})

@@ -285,11 +285,8 @@ export const make = (config: NatsConfig): Effect.Effect<EventBusService, NatsCon
 export const layer = (config: NatsConfig): Layer.Layer<EventBus, NatsConfigError> =>
   Layer.scoped(EventBus, make(config))
 
-/** The bus configured from `process.env` (`NATS_URL`), failing with a message naming it when missing or invalid. */
+/** The bus configured from the environment (`NATS_URL`), failing with a message naming it when missing or invalid. */
 export const layerFromEnv: Layer.Layer<EventBus, NatsConfigError> = Layer.scoped(
   EventBus,
-  Effect.flatMap(
-    Effect.suspend(() => configFromEnv(process.env)),
-    make
-  )
+  Effect.flatMap(configFromEnv, make)
 )

@@ -6,7 +6,7 @@
 
 import { hostname } from "node:os"
 import { Command } from "@effect/cli"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { Config, Console, Data, Effect, Layer, Redacted } from "effect"
 import * as App from "../controller/App.ts"
 import type { ControllerSettings } from "../controller/ControllerSettings.ts"
 import * as MinioCredentialsSource from "../controller/MinioCredentialsSource.ts"
@@ -59,14 +59,29 @@ const options = {
   )
 }
 
+/** Settings the controller cannot start with; the command prints the message and exits 1. */
+export class ControllerSettingsError extends Data.TaggedError("ControllerSettingsError")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
 /** The MinIO credentials are env-only, as in the0 ("for security"), and required. */
 const credentials = Effect.gen(function* () {
   const accessKey = yield* Config.redacted("MINIO_ACCESS_KEY").pipe(Config.withDefault(Redacted.make("")))
   const secretKey = yield* Config.redacted("MINIO_SECRET_KEY").pipe(Config.withDefault(Redacted.make("")))
   if (Redacted.value(accessKey) === "" || Redacted.value(secretKey) === "")
-    return yield* Effect.fail(new Error("ERROR: MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required"))
+    return yield* new ControllerSettingsError({
+      detail: "ERROR: MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required"
+    })
   return { accessKey: Redacted.value(accessKey), secretKey: Redacted.value(secretKey) }
 })
+
+/** This Pod's name (the Downward API's `POD_NAME`), or the host name outside a Pod. */
+const podName = Config.string("POD_NAME").pipe(
+  Config.withDefault(""),
+  Effect.map((name) => name || hostname())
+)
 
 export const command = (backends: (settings: BackendSettings) => App.Backends) =>
   Command.make("controller", options, (input) =>
@@ -78,7 +93,8 @@ export const command = (backends: (settings: BackendSettings) => App.Backends) =
         ...(input.settings.ingestConcurrency >= 1 ? [] : ["--ingest-concurrency must be at least 1"]),
         ...(input.settings.workers >= 1 ? [] : ["--workers must be at least 1"])
       ]
-      if (problems.length > 0) return yield* Effect.fail(new Error(`invalid settings: ${problems.join("; ")}`))
+      if (problems.length > 0)
+        return yield* new ControllerSettingsError({ detail: `invalid settings: ${problems.join("; ")}` })
       const identity =
         input.settings.leaderElection.identity || `${hostname()}-${Math.random().toString(36).slice(2, 8)}`
       const backendSettings: BackendSettings = {
@@ -97,7 +113,7 @@ export const command = (backends: (settings: BackendSettings) => App.Backends) =
           const source = yield* MinioCredentialsSource.resolve(
             input.settings.manifest.minioSecret,
             namespace,
-            process.env.POD_NAME || hostname()
+            yield* podName
           )
           yield* Effect.logInfo(MinioCredentialsSource.describe(source))
           const manifest = { ...input.settings.manifest, minioSecret: source.secret }
@@ -120,5 +136,17 @@ export const command = (backends: (settings: BackendSettings) => App.Backends) =
         })
       )
       return yield* Layer.launch(controller.pipe(Layer.provide(backends(backendSettings))))
-    })
+    }).pipe(
+      Effect.catchIf(
+        (error): error is ControllerSettingsError => error instanceof ControllerSettingsError,
+        (error) =>
+          Console.error(error.message).pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                process.exitCode = 1
+              })
+            )
+          )
+      )
+    )
   ).pipe(Command.withDescription("Run the controller manager (Kubernetes mode)"))

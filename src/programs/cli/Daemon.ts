@@ -8,13 +8,52 @@
  * fails (e.g. `MINIO_ENDPOINT is required`).
  */
 import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
+import { Config, Data, Effect } from "effect"
 import { everyInterface } from "../ListenAddress.ts"
 import { daemonRestore } from "../runtime/DaemonRestore.ts"
 import { daemonSync, parseGoDuration } from "../runtime/DaemonSync.ts"
 import { daemonQueryResult } from "../runtime/QueryResultSidecar.ts"
 import { storageSettings } from "../runtime/StorageSettings.ts"
 import { runToExit } from "./ProcessExit.ts"
+
+/** `--interval` that is not a Go duration. */
+class InvalidInterval extends Data.TaggedError("InvalidInterval")<{ readonly value: string }> {
+  override get message(): string {
+    return `invalid --interval ${JSON.stringify(this.value)}`
+  }
+}
+
+/** `/readyz` and `/healthz` of `sync` and `query-result`. */
+const readinessPort = Options.integer("readiness-port").pipe(
+  Options.withDefault(0),
+  Options.withDescription("Serve /readyz and /healthz on this port (0: off)")
+)
+
+/**
+ * The daemons' settings from the environment (the ConfigProvider): each has a default, so reading one cannot fail
+ * and a ConfigError would be a defect.
+ */
+const storage = Effect.orDie(storageSettings)
+/** Where `/readyz` listens: `THE0_READINESS_HOST`, or every interface. */
+const readinessHost = Effect.orDie(Config.string("THE0_READINESS_HOST").pipe(Config.withDefault(everyInterface)))
+
+/**
+ * The edge of a daemon: success exits 0; a failure is logged, printed as `Error: <message>` on stderr (as the0's
+ * daemon does) and exits 1.
+ */
+const exitCode = <R>(program: Effect.Effect<void, { readonly message: string }, R>): Effect.Effect<number, never, R> =>
+  program.pipe(
+    Effect.as(0),
+    Effect.catchAll((error) =>
+      Effect.as(
+        Effect.zipRight(
+          Effect.logError(error.message),
+          Effect.sync(() => process.stderr.write(`Error: ${error.message}\n`))
+        ),
+        1
+      )
+    )
+  )
 
 const syncOptions = {
   botId: Options.text("bot-id").pipe(Options.withDescription("The bot whose state and logs to sync (required)")),
@@ -31,22 +70,16 @@ const syncOptions = {
     Options.withDefault(""),
     Options.withDescription("Stop after a final sync when this file appears")
   ),
-  readinessPort: Options.integer("readiness-port").pipe(
-    Options.withDefault(0),
-    Options.withDescription("Serve /readyz and /healthz on this port (0: off)")
-  )
+  readinessPort
 }
 
 const sync = Command.make("sync", syncOptions, (options) =>
   runToExit((stopRequested) =>
-    Effect.gen(function* () {
-      const interval = parseGoDuration(options.interval)
-      if (interval === undefined) {
-        process.stderr.write(`Error: invalid --interval ${JSON.stringify(options.interval)}\n`)
-        return 1
-      }
-      const result = yield* Effect.either(
-        daemonSync(
+    exitCode(
+      Effect.gen(function* () {
+        const interval = parseGoDuration(options.interval)
+        if (interval === undefined) return yield* new InvalidInterval({ value: options.interval })
+        yield* daemonSync(
           {
             botId: options.botId,
             statePath: options.statePath,
@@ -54,19 +87,13 @@ const sync = Command.make("sync", syncOptions, (options) =>
             interval,
             watchDone: options.watchDone,
             readinessPort: options.readinessPort,
-            readinessHost: process.env.THE0_READINESS_HOST ?? everyInterface,
-            storage: storageSettings(process.env)
+            readinessHost: yield* readinessHost,
+            storage: yield* storage
           },
           stopRequested
         )
-      )
-      if (result._tag === "Left") {
-        yield* Effect.logError(result.left.message)
-        process.stderr.write(`Error: ${result.left.message}\n`)
-        return 1
-      }
-      return 0
-    })
+      })
+    )
   )
 ).pipe(Command.withDescription("Sync the state directory and bot.log to object storage (the sync sidecar)"))
 
@@ -81,17 +108,7 @@ const restoreOptions = {
 }
 
 const restore = Command.make("restore", restoreOptions, (options) =>
-  runToExit(() =>
-    Effect.gen(function* () {
-      const result = yield* Effect.either(daemonRestore({ ...options, storage: storageSettings(process.env) }))
-      if (result._tag === "Left") {
-        yield* Effect.logError(result.left.message)
-        process.stderr.write(`Error: ${result.left.message}\n`)
-        return 1
-      }
-      return 0
-    })
-  )
+  runToExit(() => exitCode(Effect.flatMap(storage, (settings) => daemonRestore({ ...options, storage: settings }))))
 ).pipe(Command.withDescription("Download the code and restore the state (the Pods' restore init container)"))
 
 const queryResultOptions = {
@@ -102,31 +119,19 @@ const queryResultOptions = {
     Options.withDefault("/query"),
     Options.withDescription("Directory of the query's result.json")
   ),
-  readinessPort: Options.integer("readiness-port").pipe(
-    Options.withDefault(0),
-    Options.withDescription("Serve /readyz and /healthz on this port (0: off)")
-  )
+  readinessPort
 }
 
 const queryResult = Command.make("query-result", queryResultOptions, (options) =>
   runToExit((stopRequested) =>
-    daemonQueryResult(
-      {
-        ...options,
-        bucket: storageSettings(process.env).queryResultsBucket,
-        readinessHost: process.env.THE0_READINESS_HOST ?? everyInterface
-      },
-      stopRequested
-    ).pipe(
-      Effect.catchAll((error) =>
-        Effect.as(
-          Effect.zipRight(
-            Effect.logError(error.message),
-            Effect.sync(() => process.stderr.write(`Error: ${error.message}\n`))
-          ),
-          1
+    exitCode(
+      Effect.gen(function* () {
+        const { queryResultsBucket } = yield* storage
+        yield* daemonQueryResult(
+          { ...options, bucket: queryResultsBucket, readinessHost: yield* readinessHost },
+          stopRequested
         )
-      )
+      })
     )
   )
 ).pipe(Command.withDescription("Upload a query Job's result.json when stopped (the query Job's result sidecar)"))

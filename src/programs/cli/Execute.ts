@@ -7,7 +7,7 @@ import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { execute } from "../runtime/Execute.ts"
-import { ConfigurationError, executeSettings } from "../runtime/ExecuteSettings.ts"
+import { executeSettings } from "../runtime/ExecuteSettings.ts"
 import { runToExit } from "./ProcessExit.ts"
 
 const flags = {
@@ -32,14 +32,13 @@ const flags = {
 export const command = Command.make("execute", flags, (options) =>
   runToExit(
     (stopRequested): Effect.Effect<number, never, ObjectStore> =>
-      Effect.gen(function* () {
-        yield* Effect.logInfo("Execute command starting...")
-        const settings = executeSettings(process.env, options)
-        if (settings instanceof ConfigurationError) {
-          yield* Effect.logError(`Configuration error: ${settings.message}`)
-          return 1
-        }
-        return yield* execute(settings, stopRequested)
-      })
+      Effect.logInfo("Execute command starting...").pipe(
+        // the children's environment is derived from the whole of ours (docs/contracts.md, "Bot processes")
+        Effect.zipRight(Effect.suspend(() => executeSettings(options, process.env))),
+        Effect.flatMap((settings) => execute(settings, stopRequested)),
+        Effect.catchTag("ConfigurationError", (error) =>
+          Effect.as(Effect.logError(`Configuration error: ${error.message}`), 1)
+        )
+      )
   )
 ).pipe(Command.withDescription("Run a bot, a one-shot query or a query server inside a bot container"))

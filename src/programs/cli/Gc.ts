@@ -9,7 +9,7 @@ import { createServer } from "node:http"
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
+import { Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { BotStore } from "../../services/BotStore.ts"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { type Deletion, defaults, type SweepReport, type SweepSettings, sweep } from "../gc/Sweep.ts"
@@ -84,15 +84,18 @@ export const exitCode = (r: SweepReport): number => (r.failures.length > 0 ? 1 :
 
 export const command = (backends: GcBackends) =>
   Command.make("gc", options, (input) => {
-    const buckets = storageSettings(process.env)
-    const settings: SweepSettings = {
-      buckets: { state: buckets.stateBucket, logs: buckets.logsBucket, queryResults: buckets.queryResultsBucket },
-      staleAfter: defaults.staleAfter,
-      queryResultTtl: input.queryResultTtl,
-      dryRun: input.dryRun,
-      allowMassDelete: input.allowMassDelete
-    }
-    const once = Effect.tap(sweep(settings), (r) => report(r, input.dryRun))
+    // the bucket names have defaults: a ConfigError here is a defect
+    const settings = Effect.map(
+      Effect.orDie(storageSettings),
+      (buckets): SweepSettings => ({
+        buckets: { state: buckets.stateBucket, logs: buckets.logsBucket, queryResults: buckets.queryResultsBucket },
+        staleAfter: defaults.staleAfter,
+        queryResultTtl: input.queryResultTtl,
+        dryRun: input.dryRun,
+        allowMassDelete: input.allowMassDelete
+      })
+    )
+    const once = Effect.tap(Effect.flatMap(settings, sweep), (r) => report(r, input.dryRun))
     const run =
       Duration.toMillis(input.interval) === 0
         ? Effect.matchEffect(once, {
@@ -120,12 +123,7 @@ export const command = (backends: GcBackends) =>
             )
           )
     // logs go to stderr in a dry run, so that stdout holds only the plan
-    const slog = SlogLogger.slogLogger((line) => (input.dryRun ? process.stderr : process.stdout).write(line))
-    const logger = Layer.mergeAll(
-      Logger.replace(Logger.defaultLogger, slog),
-      Logger.replace(Logger.prettyLoggerDefault, slog),
-      Logger.minimumLogLevel(SlogLogger.minimumLevel(process.env.LOG_LEVEL))
-    )
+    const logger = SlogLogger.layer((line) => (input.dryRun ? process.stderr : process.stdout).write(line))
     return run.pipe(
       Effect.provide(backends(input.mongoUri)),
       Effect.catchAll((error) =>

@@ -37,7 +37,7 @@ export const runToExit = <R>(
       const code = yield* Fiber.join(fiber)
       return yield* exit(code)
     })
-  ).pipe(Effect.provide(SlogLogger.layer(process.env.LOG_LEVEL)))
+  ).pipe(Effect.provide(SlogLogger.layer()))
 
 const exit = (code: number): Effect.Effect<never> =>
   Effect.async<never>(() => {

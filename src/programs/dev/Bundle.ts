@@ -80,8 +80,8 @@ export const maxManifestBytes = 1024 * 1024
 /** The most the files of a zip may unpack to: as much as a directory's files may total. */
 export const maxUnpackedBytes = maxBundleBytes
 
-class TooLarge extends Error {}
-class UnpacksTooLarge extends Error {}
+/** A file over the room left; thrown inside the file walk, which `Effect.tryPromise` wraps, and named there. */
+class TooLarge extends Data.TaggedError("TooLarge") {}
 
 /**
  * A regular file's contents, read only when it is one of at most `room` bytes: it is opened without blocking (a
@@ -178,10 +178,11 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
           if (unpacked > maxUnpackedBytes) {
             zip.close()
             reject(
-              new UnpacksTooLarge(
-                `${label}: its files unpack to more than ${maxUnpackedBytes} bytes (64 MiB), the limit ` +
+              new BundleError({
+                message:
+                  `${label}: its files unpack to more than ${maxUnpackedBytes} bytes (64 MiB), the limit ` +
                   `(reached at ${entry.fileName}, ${entry.uncompressedSize} bytes); nothing was unpacked`
-              )
+              })
             )
             return
           }
@@ -212,10 +213,9 @@ const readZip = (data: Uint8Array, wanted: string, label: string) =>
       return { names, text, tooLarge }
     },
     catch: (error) =>
-      new BundleError({
-        message:
-          error instanceof UnpacksTooLarge ? error.message : `${label} is not a valid zip file: ${errorText(error)}`
-      })
+      error instanceof BundleError
+        ? error
+        : new BundleError({ message: `${label} is not a valid zip file: ${errorText(error)}` })
   })
 
 export interface BundleManifest {

@@ -12,6 +12,7 @@ import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { childEnv } from "./ChildEnv.ts"
 import { runProcess, startBackground } from "./ChildProcess.ts"
 import { downloadCodeOrLog } from "./CodeBundle.ts"
+import { DeadlineExceeded } from "./Deadline.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { botCommand, ensureExecutable, queryCommand } from "./Launchers.ts"
 import { logFileName } from "./LogSyncer.ts"
@@ -78,7 +79,7 @@ export const runBot = (
         }).pipe(
           Effect.timeoutFail({
             duration: syncReadyTimeout,
-            onTimeout: () => new Error("sync runner initialization timeout")
+            onTimeout: () => new DeadlineExceeded({ detail: "sync runner initialization timeout" })
           }),
           Effect.catchAll((error) =>
             Effect.logWarning(`Sync runner failed to start, running without sync: ${error.message}`)

@@ -7,7 +7,7 @@
 import { access } from "node:fs/promises"
 import { Duration, Effect, Schedule } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
-import { serveReadiness } from "./ReadinessServer.ts"
+import { type ReadinessServerError, serveReadiness } from "./ReadinessServer.ts"
 import type { StorageSettings } from "./StorageSettings.ts"
 import type { SyncInitError } from "./SyncInitError.ts"
 import { startSyncRunner } from "./SyncRunner.ts"
@@ -52,7 +52,7 @@ const fileExists = (file: string) =>
 export const daemonSync = (
   options: DaemonSyncOptions,
   stopRequested: Effect.Effect<void>
-): Effect.Effect<void, SyncInitError | Error, ObjectStore> =>
+): Effect.Effect<void, SyncInitError | ReadinessServerError, ObjectStore> =>
   Effect.scoped(
     Effect.gen(function* () {
       const readiness =

@@ -6,7 +6,14 @@
  * (`Effect.timeout` cannot do this inside an uninterruptible finalizer: it would wait for the work, or, with
  * `Effect.interruptible`, let the caller's pending interruption cancel the work at once.)
  */
-import { Deferred, type Duration, Effect, type Exit, Fiber, Option } from "effect"
+import { Data, Deferred, type Duration, Effect, type Exit, Fiber, Option } from "effect"
+
+/** Work that did not finish within its deadline; the message says which work and which deadline. */
+export class DeadlineExceeded extends Data.TaggedError("DeadlineExceeded")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
 
 export const withDeadline = <A, E, R>(
   effect: Effect.Effect<A, E, R>,

@@ -1,10 +1,10 @@
 /**
  * The settings of `the0-runtime execute` (docs/contracts.md, "In-pod env and files"): the0's environment variables and flags, plus our own
- * few (`THE0_*`) for what the0 hard-codes. `CODE_PATH`, `STATE_PATH` and `LOGS_PATH` use "set but empty is empty",
- * as Go's LookupEnv does.
+ * few (`THE0_*`) for what the0 hard-codes, read through the ConfigProvider (the environment in a Pod). `CODE_PATH`,
+ * `STATE_PATH` and `LOGS_PATH` use "set but empty is empty", as Go's LookupEnv does.
  */
-import { Data, Duration } from "effect"
-import { type Env, envInt, type StorageSettings, storageSettings } from "./StorageSettings.ts"
+import { Config, Data, Duration, Effect } from "effect"
+import { type Env, envInt, type StorageSettings, storageSettings, variable } from "./StorageSettings.ts"
 
 export class ConfigurationError extends Data.TaggedError("ConfigurationError")<{ readonly variable: string }> {
   override get message(): string {
@@ -57,7 +57,9 @@ export interface ExecuteSettings {
   readonly env: Env
 }
 
-const lookup = (env: Env, name: string, fallback: string): string => env[name] ?? fallback
+/** Go's `LookupEnv` with a fallback: set but empty is empty. */
+const lookup = (name: string, fallback: string): Config.Config<string> =>
+  Config.string(name).pipe(Config.withDefault(fallback))
 
 export const defaultFlags: ExecuteFlags = {
   skipSync: false,
@@ -67,36 +69,51 @@ export const defaultFlags: ExecuteFlags = {
   query: ""
 }
 
-/** The settings, or the0's configuration error for the first missing required variable. */
-export const executeSettings = (env: Env, flags: ExecuteFlags): ConfigurationError | ExecuteSettings => {
-  for (const variable of ["BOT_ID", "RUNTIME", "ENTRYPOINT"]) {
-    if ((env[variable] ?? "") === "") return new ConfigurationError({ variable })
-  }
-  const statePath = lookup(env, "STATE_PATH", "/state")
-  const stateDir = env.STATE_DIR ?? ""
-  return {
-    botId: env.BOT_ID ?? "",
-    runtime: env.RUNTIME ?? "",
-    entrypoint: env.ENTRYPOINT ?? "",
-    codeFile: env.CODE_FILE ?? "",
-    botConfig: env.BOT_CONFIG ?? "",
-    botType: env.BOT_TYPE ?? "",
-    queryEntrypoint: env.QUERY_ENTRYPOINT ?? "",
-    queryPath: flags.query !== "" ? flags.query : (env.QUERY_PATH ?? ""),
-    queryParams: env.QUERY_PARAMS ?? "",
-    queryResultKey: env.QUERY_RESULT_KEY ?? "",
-    codePath: lookup(env, "CODE_PATH", "/bot"),
-    statePath,
-    logsPath: lookup(env, "LOGS_PATH", "/var/the0/logs"),
-    isScheduled: env.IS_SCHEDULED === "true",
-    stateDir: stateDir !== "" ? stateDir : `${statePath}/.the0-state`,
-    flags,
-    storage: storageSettings(env),
-    wrappersDir: lookup(env, "THE0_WRAPPERS_DIR", "/app/wrappers"),
-    queryDir: lookup(env, "THE0_QUERY_DIR", "/query"),
-    doneFile: lookup(env, "THE0_DONE_FILE", "/var/the0/done"),
-    stopGrace: Duration.seconds(envInt(env.THE0_STOP_GRACE_SECONDS, 15)),
-    codeWait: Duration.seconds(60),
-    env
-  }
-}
+/** A required variable: unset or empty fails with the0's message naming it. */
+const required = (name: string): Effect.Effect<string, ConfigurationError> =>
+  Effect.flatMap(Effect.orDie(variable(name)), (value) =>
+    value === "" ? Effect.fail(new ConfigurationError({ variable: name })) : Effect.succeed(value)
+  )
+
+/**
+ * The settings, or the0's configuration error for the first missing required variable. `env` is the environment the
+ * children's is derived from (the whole of it, so it is passed in, not read variable by variable).
+ */
+export const executeSettings = (flags: ExecuteFlags, env: Env): Effect.Effect<ExecuteSettings, ConfigurationError> =>
+  Effect.gen(function* () {
+    const botId = yield* required("BOT_ID")
+    const runtime = yield* required("RUNTIME")
+    const entrypoint = yield* required("ENTRYPOINT")
+    const optional = yield* Effect.orDie(
+      Config.all({
+        codeFile: variable("CODE_FILE"),
+        botConfig: variable("BOT_CONFIG"),
+        botType: variable("BOT_TYPE"),
+        queryEntrypoint: variable("QUERY_ENTRYPOINT"),
+        queryPath: variable("QUERY_PATH"),
+        queryParams: variable("QUERY_PARAMS"),
+        queryResultKey: variable("QUERY_RESULT_KEY"),
+        codePath: lookup("CODE_PATH", "/bot"),
+        statePath: lookup("STATE_PATH", "/state"),
+        logsPath: lookup("LOGS_PATH", "/var/the0/logs"),
+        isScheduled: Config.map(variable("IS_SCHEDULED"), (value) => value === "true"),
+        stateDir: variable("STATE_DIR"),
+        storage: storageSettings,
+        wrappersDir: lookup("THE0_WRAPPERS_DIR", "/app/wrappers"),
+        queryDir: lookup("THE0_QUERY_DIR", "/query"),
+        doneFile: lookup("THE0_DONE_FILE", "/var/the0/done"),
+        stopGrace: Config.map(envInt("THE0_STOP_GRACE_SECONDS", 15), Duration.seconds)
+      })
+    )
+    return {
+      ...optional,
+      botId,
+      runtime,
+      entrypoint,
+      queryPath: flags.query !== "" ? flags.query : optional.queryPath,
+      stateDir: optional.stateDir !== "" ? optional.stateDir : `${optional.statePath}/.the0-state`,
+      flags,
+      codeWait: Duration.seconds(60),
+      env
+    }
+  })

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { Duration, Effect, Ref } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { appendBotLogs } from "./DailyLog.ts"
+import { DeadlineExceeded } from "./Deadline.ts"
 
 export const logFileName = "bot.log"
 export const offsetFileName = ".bot.log.offset"
@@ -83,7 +84,8 @@ export const makeLogSyncer = (options: LogSyncerOptions): Effect.Effect<LogSynce
           const appended = yield* appendBotLogs(options.bucket, options.botId, chunk).pipe(
             Effect.timeoutFail({
               duration: deadline,
-              onTimeout: () => new Error(`log chunk upload exceeded ${Duration.format(deadline)}`)
+              onTimeout: () =>
+                new DeadlineExceeded({ detail: `log chunk upload exceeded ${Duration.format(deadline)}` })
             }),
             Effect.as(true),
             Effect.catchAll((error) => Effect.as(Effect.logWarning(`Failed to upload logs: ${error.message}`), false))

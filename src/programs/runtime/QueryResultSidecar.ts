@@ -4,12 +4,12 @@
  * it has ended the kubelet stops this sidecar (SIGTERM), which then uploads the file to its key in the query-results
  * bucket (created when missing), as the0's `execute` did after the query (docs/contracts.md, "The bot's query server"). `/readyz` answers 200
  * once the stop request is being listened for, so that the startup probe holds the query back until then. Exit 0
- * after the upload, 1 when it failed (the Pod's phase follows its main container only).
+ * after the upload; a failure is the command's, exit 1 (the Pod's phase follows its main container only).
  */
 import { Effect } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
-import { uploadQueryResult } from "./QueryMode.ts"
-import { serveReadiness } from "./ReadinessServer.ts"
+import { type QueryResultError, uploadQueryResult } from "./QueryMode.ts"
+import { type ReadinessServerError, serveReadiness } from "./ReadinessServer.ts"
 
 export interface QueryResultOptions {
   readonly resultKey: string
@@ -22,7 +22,7 @@ export interface QueryResultOptions {
 export const daemonQueryResult = (
   options: QueryResultOptions,
   stopRequested: Effect.Effect<void>
-): Effect.Effect<number, Error, ObjectStore> =>
+): Effect.Effect<void, ReadinessServerError | QueryResultError, ObjectStore> =>
   Effect.scoped(
     Effect.gen(function* () {
       if (options.readinessPort > 0) {
@@ -32,12 +32,7 @@ export const daemonQueryResult = (
       yield* Effect.logInfo(`Waiting for the query to end, then uploading its result to ${options.resultKey}`)
       yield* stopRequested
       yield* Effect.logInfo(`Uploading query result to MinIO key: ${options.resultKey}`)
-      const uploaded = yield* Effect.either(uploadQueryResult(options.queryDir, options.bucket, options.resultKey))
-      if (uploaded._tag === "Left") {
-        yield* Effect.logError(uploaded.left.message)
-        return 1
-      }
+      yield* uploadQueryResult(options.queryDir, options.bucket, options.resultKey)
       yield* Effect.logInfo("Query result uploaded")
-      return 0
     })
   )

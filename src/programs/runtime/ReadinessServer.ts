@@ -4,8 +4,15 @@
  * read, for the life of the scope. It listens on every interface, IPv6 and IPv4 (the kubelet probes the Pod IP).
  */
 import { createServer, type Server } from "node:http"
-import { Effect, Ref, type Scope } from "effect"
+import { Data, Effect, Ref, type Scope } from "effect"
 import { everyInterface, listenHost } from "../ListenAddress.ts"
+
+/** The readiness port could not be listened on; the message is Node's (`listen EADDRINUSE: ...`). */
+export class ReadinessServerError extends Data.TaggedError("ReadinessServerError")<{ readonly cause: Error }> {
+  override get message(): string {
+    return this.cause.message
+  }
+}
 
 export interface Readiness {
   readonly setReady: Effect.Effect<void>
@@ -13,12 +20,15 @@ export interface Readiness {
   readonly port: number
 }
 
-export const serveReadiness = (port: number, host = everyInterface): Effect.Effect<Readiness, Error, Scope.Scope> =>
+export const serveReadiness = (
+  port: number,
+  host = everyInterface
+): Effect.Effect<Readiness, ReadinessServerError, Scope.Scope> =>
   Effect.gen(function* () {
     const ready = yield* Ref.make(false)
     const readyNow = { value: false }
     const server = yield* Effect.acquireRelease(
-      Effect.async<Server, Error>((resume) => {
+      Effect.async<Server, ReadinessServerError>((resume) => {
         const server = createServer((request, response) => {
           const url = (request.url ?? "").split("?")[0]
           const answer = (status: number, body: string) => {
@@ -31,7 +41,7 @@ export const serveReadiness = (port: number, host = everyInterface): Effect.Effe
         })
         server.requestTimeout = 5_000
         server.headersTimeout = 5_000
-        server.once("error", (error) => resume(Effect.fail(error)))
+        server.once("error", (cause) => resume(Effect.fail(new ReadinessServerError({ cause }))))
         server.listen(port, listenHost(host), () => resume(Effect.succeed(server)))
       }),
       (server) =>

@@ -3,7 +3,7 @@
  * `{"time":"<RFC3339Nano>","level":"INFO","msg":"...",<annotations>}`; the level comes from `LOG_LEVEL`
  * (`DEBUG|INFO|WARN|ERROR`, default INFO). These lines never reach `bot.log`.
  */
-import { Cause, HashMap, Layer, Logger, LogLevel } from "effect"
+import { Cause, Config, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 
 const levelName = (level: LogLevel.LogLevel): string => {
   if (LogLevel.greaterThanEqual(level, LogLevel.Error)) return "ERROR"
@@ -25,8 +25,8 @@ export const slogLogger = (write: (line: string) => void): Logger.Logger<unknown
     write(`${JSON.stringify(record)}\n`)
   })
 
-export const minimumLevel = (value: string | undefined): LogLevel.LogLevel => {
-  switch ((value ?? "").toUpperCase()) {
+const minimumLevel = (value: string): LogLevel.LogLevel => {
+  switch (value.toUpperCase()) {
     case "DEBUG":
       return LogLevel.Debug
     case "WARN":
@@ -38,12 +38,23 @@ export const minimumLevel = (value: string | undefined): LogLevel.LogLevel => {
   }
 }
 
-/** Replaces the default logger with slog JSON on stdout at `LOG_LEVEL`. */
-export const layer = (logLevel: string | undefined): Layer.Layer<never> => {
-  const slog = slogLogger((line) => process.stdout.write(line))
-  return Layer.mergeAll(
-    Logger.replace(Logger.defaultLogger, slog),
-    Logger.replace(Logger.prettyLoggerDefault, slog),
-    Logger.minimumLogLevel(minimumLevel(logLevel))
+/** `LOG_LEVEL` from the environment (the ConfigProvider); anything but DEBUG, WARN or ERROR is INFO. */
+export const logLevel: Config.Config<LogLevel.LogLevel> = Config.string("LOG_LEVEL").pipe(
+  Config.withDefault(""),
+  Config.map(minimumLevel)
+)
+
+/** Replaces the default logger with slog JSON written by `write` (stdout by default), at `LOG_LEVEL`. */
+export const layer = (write: (line: string) => void = (line) => process.stdout.write(line)): Layer.Layer<never> => {
+  const slog = slogLogger(write)
+  return Layer.unwrapEffect(
+    // LOG_LEVEL has a default: a ConfigError here is a defect
+    Effect.map(Effect.orDie(logLevel), (level) =>
+      Layer.mergeAll(
+        Logger.replace(Logger.defaultLogger, slog),
+        Logger.replace(Logger.prettyLoggerDefault, slog),
+        Logger.minimumLogLevel(level)
+      )
+    )
   )
 }

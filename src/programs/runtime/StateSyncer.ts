@@ -6,6 +6,7 @@
  */
 import { Duration, Effect, Ref } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
+import { DeadlineExceeded } from "./Deadline.ts"
 import { stateHash } from "./StateArchive.ts"
 import { restoreFailed, type StateLocation, uploadState } from "./StateTransfer.ts"
 
@@ -33,7 +34,7 @@ export const makeStateSyncer = (
       const result = yield* uploadState(location).pipe(
         Effect.timeoutFail({
           duration: deadline,
-          onTimeout: () => new Error(`state upload exceeded ${Duration.format(deadline)}`)
+          onTimeout: () => new DeadlineExceeded({ detail: `state upload exceeded ${Duration.format(deadline)}` })
         })
       )
       if (result._tag === "Skipped") return false

@@ -11,7 +11,20 @@ import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, Ref, Schedule, type Scope, Stream } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import * as NatsEventBus from "../../../src/layers/live/NatsEventBus.ts"
 import { type ConnectionState, EventBus, type EventBusService, type Message } from "../../../src/services/EventBus.ts"
 import { eventBusContract } from "../../contracts/EventBusContract.ts"
@@ -329,13 +342,13 @@ describe("NatsEventBus", () => {
 
   it.effect("reads NATS_URL and names it when it is missing or invalid", () =>
     Effect.gen(function* () {
-      expect(yield* NatsEventBus.configFromEnv({ NATS_URL: "nats://nats:4222", NATS_NAME: "ctl" })).toEqual({
+      const fromEnv = (env: Record<string, string>) =>
+        Effect.withConfigProvider(NatsEventBus.configFromEnv, ConfigProvider.fromMap(new Map(Object.entries(env))))
+      expect(yield* fromEnv({ NATS_URL: "nats://nats:4222", NATS_NAME: "ctl" })).toEqual({
         servers: "nats://nats:4222",
         name: "ctl"
       })
-      expect((yield* NatsEventBus.configFromEnv({ NATS_URL: "a:4222, tls://b:4222" })).servers).toBe(
-        "a:4222, tls://b:4222"
-      )
+      expect((yield* fromEnv({ NATS_URL: "a:4222, tls://b:4222" })).servers).toBe("a:4222, tls://b:4222")
       for (const [value, expected] of [
         [undefined, "NATS_URL is required"],
         ["", "NATS_URL is required"],
@@ -343,7 +356,7 @@ describe("NatsEventBus", () => {
         ["nats://", "NATS_URL"],
         ["nats://nats:99999", "NATS_URL"]
       ] as const) {
-        const result = yield* Effect.either(NatsEventBus.configFromEnv({ NATS_URL: value }))
+        const result = yield* Effect.either(fromEnv(value === undefined ? {} : { NATS_URL: value }))
         expect(Either.isLeft(result) && result.left.message).toContain(expected)
       }
     })

@@ -1,9 +1,13 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Either } from "effect"
+import { ConfigProvider, Effect, Either } from "effect"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import { fromFiles, inCluster, load } from "../../../src/layers/live/KubeConfigLoader.ts"
+
+/** The environment `load` reads, through the ConfigProvider. */
+const withEnv = (env: Record<string, string>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
 const dir = () => mkdtempSync(join(tmpdir(), "kubeconfig-"))
 const b64 = (s: string) => Buffer.from(s).toString("base64")
@@ -143,7 +147,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     const first = write(folder, "a", "current-context: ctx\nusers:\n  - name: u\n    user:\n      token: from-a\n")
     const second = write(folder, "b", kubeconfig({ user: "      token: from-b" }))
     const target = Either.getOrThrow(
-      Effect.runSync(Effect.either(load(undefined, { KUBECONFIG: `${first}:${second}`, HOME: folder })))
+      Effect.runSync(Effect.either(load(undefined).pipe(withEnv({ KUBECONFIG: `${first}:${second}`, HOME: folder }))))
     )
     expect(target.server).toBe("https://10.0.0.1:6443")
     expect(await target.authHeaders()).toEqual({ Authorization: "Bearer from-a" })
@@ -200,8 +204,8 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     const listed = write(folder, "listed", kubeconfig({ cluster: "      server: https://listed" }))
     mkdirSync(join(folder, ".kube"))
     write(folder, ".kube/config", kubeconfig({ cluster: "      server: https://home" }))
-    const server = (path: string | undefined, env: NodeJS.ProcessEnv) =>
-      Effect.runSync(Effect.either(load(path, env, account))).pipe(
+    const server = (path: string | undefined, env: Record<string, string>) =>
+      Effect.runSync(Effect.either(load(path, account).pipe(withEnv(env)))).pipe(
         Either.match({ onLeft: (e) => e.detail, onRight: (t) => t.server })
       )
     const pod = { KUBERNETES_SERVICE_HOST: "10.96.0.1", HOME: folder }

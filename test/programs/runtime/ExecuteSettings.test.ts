@@ -1,34 +1,45 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration } from "effect"
-import { defaultFlags, executeSettings } from "../../../src/programs/runtime/ExecuteSettings.ts"
+import { Duration, Effect } from "effect"
+import { defaultFlags, type ExecuteFlags, executeSettings } from "../../../src/programs/runtime/ExecuteSettings.ts"
 import { storageSettings } from "../../../src/programs/runtime/StorageSettings.ts"
+import { withEnv } from "./support/Sandbox.ts"
 
 const required = { BOT_ID: "b", RUNTIME: "nodejs20", ENTRYPOINT: "main.js" }
 
+/** The settings `execute` reads from `env`, or the message of its configuration error. */
+const settings = (env: Record<string, string>, flags: ExecuteFlags = defaultFlags) =>
+  Effect.runSync(Effect.either(withEnv(env)(executeSettings(flags, env))))
+
+const storage = (env: Record<string, string>) => Effect.runSync(withEnv(env)(storageSettings))
+
 describe("ExecuteSettings", () => {
-  it("names the first missing required variable, in the0's words", () => {
-    expect(executeSettings({}, defaultFlags)).toMatchObject({ message: "BOT_ID environment variable is required" })
-    expect(executeSettings({ BOT_ID: "b" }, defaultFlags)).toMatchObject({
-      message: "RUNTIME environment variable is required"
+  it("names the first missing (or empty) required variable, in the0's words", () => {
+    expect(settings({})).toMatchObject({ left: { message: "BOT_ID environment variable is required" } })
+    expect(settings({ BOT_ID: "b" })).toMatchObject({ left: { message: "RUNTIME environment variable is required" } })
+    expect(settings({ BOT_ID: "b", RUNTIME: "x" })).toMatchObject({
+      left: { _tag: "ConfigurationError", message: "ENTRYPOINT environment variable is required" }
     })
-    expect(executeSettings({ BOT_ID: "b", RUNTIME: "x" }, defaultFlags)).toMatchObject({
-      message: "ENTRYPOINT environment variable is required"
+    expect(settings({ ...required, RUNTIME: "" })).toMatchObject({
+      left: { message: "RUNTIME environment variable is required" }
     })
   })
 
-  it("defaults, overrides, set-but-empty paths and the --query flag", () => {
-    const defaults = executeSettings(required, defaultFlags)
+  it("defaults, overrides, set-but-empty paths and the --query flag; the children's environment is the one given", () => {
+    const defaults = settings(required)
     expect(defaults).toMatchObject({
-      codePath: "/bot",
-      statePath: "/state",
-      logsPath: "/var/the0/logs",
-      stateDir: "/state/.the0-state",
-      isScheduled: false,
-      queryDir: "/query",
-      doneFile: "/var/the0/done",
-      wrappersDir: "/app/wrappers"
+      right: {
+        codePath: "/bot",
+        statePath: "/state",
+        logsPath: "/var/the0/logs",
+        stateDir: "/state/.the0-state",
+        isScheduled: false,
+        queryDir: "/query",
+        doneFile: "/var/the0/done",
+        wrappersDir: "/app/wrappers",
+        env: required
+      }
     })
-    const custom = executeSettings(
+    const custom = settings(
       {
         ...required,
         CODE_PATH: "/c",
@@ -41,22 +52,23 @@ describe("ExecuteSettings", () => {
       { ...defaultFlags, query: "/flag" }
     )
     expect(custom).toMatchObject({
-      codePath: "/c",
-      statePath: "",
-      stateDir: "/.the0-state",
-      isScheduled: true,
-      queryResultKey: "k",
-      queryPath: "/flag"
+      right: {
+        codePath: "/c",
+        statePath: "",
+        stateDir: "/.the0-state",
+        isScheduled: true,
+        queryResultKey: "k",
+        queryPath: "/flag"
+      }
     })
-    expect("stopGrace" in custom && Duration.toMillis(custom.stopGrace)).toBe(3000)
-    expect(executeSettings({ ...required, IS_SCHEDULED: "TRUE", QUERY_PATH: "/env" }, defaultFlags)).toMatchObject({
-      isScheduled: false,
-      queryPath: "/env"
+    expect(custom._tag === "Right" && Duration.toMillis(custom.right.stopGrace)).toBe(3000)
+    expect(settings({ ...required, IS_SCHEDULED: "TRUE", QUERY_PATH: "/env" })).toMatchObject({
+      right: { isScheduled: false, queryPath: "/env" }
     })
   })
 
   it("storage settings: bucket overrides and MiB limits, invalid values ignored", () => {
-    expect(storageSettings({})).toEqual({
+    expect(storage({})).toEqual({
       codeBucket: "custom-bots",
       stateBucket: "bot-state",
       logsBucket: "bot-logs",
@@ -65,19 +77,21 @@ describe("ExecuteSettings", () => {
       maxStateSize: 8192 * 1024 * 1024
     })
     expect(
-      storageSettings({
+      storage({
         MINIO_LOGS_BUCKET: "logs2",
         MINIO_STATE_BUCKET: "state2",
+        MINIO_CODE_BUCKET: "",
         MAX_STATE_SIZE_MB: "100",
         MAX_STATE_FILE_SIZE_MB: "5"
       })
     ).toMatchObject({
+      codeBucket: "custom-bots",
       logsBucket: "logs2",
       stateBucket: "state2",
       maxStateSize: 100 * 1024 * 1024,
       maxStateFileSize: 5 * 1024 * 1024
     })
-    expect(storageSettings({ MAX_STATE_SIZE_MB: "abc", MAX_STATE_FILE_SIZE_MB: "" })).toMatchObject({
+    expect(storage({ MAX_STATE_SIZE_MB: "abc", MAX_STATE_FILE_SIZE_MB: "" })).toMatchObject({
       maxStateSize: 8192 * 1024 * 1024,
       maxStateFileSize: 10 * 1024 * 1024
     })

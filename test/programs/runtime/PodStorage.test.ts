@@ -16,12 +16,12 @@ import { restoreFailedMarker } from "../../../src/programs/runtime/StateArchive.
 import { uploadState } from "../../../src/programs/runtime/StateTransfer.ts"
 import { storageSettings } from "../../../src/programs/runtime/StorageSettings.ts"
 import type { ObjectStoreService } from "../../../src/services/ObjectStore.ts"
-import { fixtureDir, type Sandbox, sandbox, settingsFor } from "./support/Sandbox.ts"
+import { fixtureDir, type Sandbox, sandbox, settingsFor, withEnv } from "./support/Sandbox.ts"
 import { failing, layerOf, memoryStore, text } from "./support/Stores.ts"
 import { zipDirectory } from "./support/Zip.ts"
 
 const botId = "node-bot-1"
-const storage = storageSettings({})
+const storage = Effect.runSync(withEnv({})(storageSettings))
 /** Every operation the store was asked for, each failing (streams aside): a container without credentials. */
 const unreachable = (store: ObjectStoreService) => {
   const asked: Array<string> = []
@@ -119,43 +119,46 @@ describe("execute --skip-download", () => {
 })
 
 describe("daemon query-result", () => {
-  it.scopedLive("when stopped, and not before, uploads the query's result.json; exit 1 when there is none", () =>
-    Effect.gen(function* () {
-      const box = yield* sandbox
-      const store = yield* memoryStore
-      const stop = yield* Deferred.make<void>()
-      const sidecar = yield* daemonQueryResult(
-        {
-          resultKey: "b/1-x/result.json",
-          queryDir: box.queryDir,
-          bucket: Bucket.queryResults,
-          readinessPort: 0,
-          readinessHost: "127.0.0.1"
-        },
-        Deferred.await(stop)
-      ).pipe(Effect.provide(layerOf(store)), Effect.fork)
-      mkdirSync(box.queryDir, { recursive: true })
-      writeFileSync(path.join(box.queryDir, "result.json"), '{"status":"ok","data":1}')
-      // the query may still be writing it: nothing goes up before the stop request
-      yield* Effect.sleep("300 millis")
-      expect(yield* store.get(Bucket.queryResults, "b/1-x/result.json").pipe(Effect.option)).toMatchObject({
-        _tag: "None"
+  it.scopedLive(
+    "when stopped, and not before, uploads the query's result.json; fails, naming the file, when there is none",
+    () =>
+      Effect.gen(function* () {
+        const box = yield* sandbox
+        const store = yield* memoryStore
+        const stop = yield* Deferred.make<void>()
+        const sidecar = yield* daemonQueryResult(
+          {
+            resultKey: "b/1-x/result.json",
+            queryDir: box.queryDir,
+            bucket: Bucket.queryResults,
+            readinessPort: 0,
+            readinessHost: "127.0.0.1"
+          },
+          Deferred.await(stop)
+        ).pipe(Effect.provide(layerOf(store)), Effect.fork)
+        mkdirSync(box.queryDir, { recursive: true })
+        writeFileSync(path.join(box.queryDir, "result.json"), '{"status":"ok","data":1}')
+        // the query may still be writing it: nothing goes up before the stop request
+        yield* Effect.sleep("300 millis")
+        expect(yield* store.get(Bucket.queryResults, "b/1-x/result.json").pipe(Effect.option)).toMatchObject({
+          _tag: "None"
+        })
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(sidecar)
+        expect(text(yield* store.get(Bucket.queryResults, "b/1-x/result.json"))).toBe('{"status":"ok","data":1}')
+        const empty = yield* sandbox
+        const none = yield* daemonQueryResult(
+          {
+            resultKey: "b/2-x/result.json",
+            queryDir: empty.queryDir,
+            bucket: Bucket.queryResults,
+            readinessPort: 0,
+            readinessHost: "127.0.0.1"
+          },
+          Effect.void
+        ).pipe(Effect.provide(layerOf(store)), Effect.flip)
+        expect(none).toMatchObject({ _tag: "QueryResultError" })
+        expect(none.message).toContain(`failed to read result file ${path.join(empty.queryDir, "result.json")}`)
       })
-      yield* Deferred.succeed(stop, undefined)
-      expect(yield* Fiber.join(sidecar)).toBe(0)
-      expect(text(yield* store.get(Bucket.queryResults, "b/1-x/result.json"))).toBe('{"status":"ok","data":1}')
-      const empty = yield* sandbox
-      const none = yield* daemonQueryResult(
-        {
-          resultKey: "b/2-x/result.json",
-          queryDir: empty.queryDir,
-          bucket: Bucket.queryResults,
-          readinessPort: 0,
-          readinessHost: "127.0.0.1"
-        },
-        Effect.void
-      ).pipe(Effect.provide(layerOf(store)))
-      expect(none).toBe(1)
-    })
   )
 })

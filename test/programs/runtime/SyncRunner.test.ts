@@ -9,10 +9,10 @@ import { storageSettings } from "../../../src/programs/runtime/StorageSettings.t
 import { logSubject, startSyncRunner } from "../../../src/programs/runtime/SyncRunner.ts"
 import { EventBus } from "../../../src/services/EventBus.ts"
 import type { ObjectStoreService } from "../../../src/services/ObjectStore.ts"
-import { type Sandbox, sandbox } from "./support/Sandbox.ts"
+import { type Sandbox, sandbox, withEnv } from "./support/Sandbox.ts"
 import { layerOf, memoryStore, text } from "./support/Stores.ts"
 
-const storage = storageSettings({})
+const storage = Effect.runSync(withEnv({})(storageSettings))
 
 const options = (box: Sandbox) => ({
   botId: "sync-bot",

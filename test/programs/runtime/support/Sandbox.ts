@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { ConfigProvider, Effect } from "effect"
 import {
   defaultFlags,
   type ExecuteFlags,
@@ -61,7 +61,12 @@ export const settingsFor = (
   extra: Record<string, string>,
   flags: Partial<ExecuteFlags> = {}
 ): ExecuteSettings => {
-  const settings = executeSettings(podEnv(box, extra), { ...defaultFlags, ...flags })
-  if (!("botId" in settings)) throw new Error(settings.message)
-  return settings
+  const env = podEnv(box, extra)
+  return Effect.runSync(executeSettings({ ...defaultFlags, ...flags }, env).pipe(withEnv(env)))
 }
+
+/** Runs `effect` with `env` as the environment its Config reads. */
+export const withEnv =
+  (env: Readonly<Record<string, string>>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withConfigProvider(effect, ConfigProvider.fromMap(new Map(Object.entries(env))))
