@@ -19,7 +19,8 @@ import * as SlogLogger from "../runtime/SlogLogger.ts"
 import { storageSettings } from "../runtime/StorageSettings.ts"
 import { duration, flag, integer, parseDuration, text } from "./SettingsOptions.ts"
 
-export type GcBackends = (mongoUri: string) => Layer.Layer<ObjectStore | BotStore, unknown>
+/** The backends of a sweep; a layer that cannot be built fails with an error that says why (its `message`). */
+export type GcBackends = (mongoUri: string) => Layer.Layer<ObjectStore | BotStore, { readonly message: string }>
 
 const options = {
   interval: text("interval", "GC_INTERVAL", "0", "Sweep on this period and keep running; 0: one sweep and exit").pipe(
@@ -77,8 +78,6 @@ const report = (r: SweepReport, dryRun: boolean) =>
     )
   })
 
-const detail = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
 /** The exit code of one sweep's outcome. */
 export const exitCode = (r: SweepReport): number => (r.failures.length > 0 ? 1 : r.refusal !== undefined ? 3 : 0)
 
@@ -100,7 +99,7 @@ export const command = (backends: GcBackends) =>
       Duration.toMillis(input.interval) === 0
         ? Effect.matchEffect(once, {
             onFailure: (error) =>
-              Effect.logError(`GC sweep failed, nothing of any bot deleted: ${detail(error)}`).pipe(Effect.as(1)),
+              Effect.logError(`GC sweep failed, nothing of any bot deleted: ${error.message}`).pipe(Effect.as(1)),
             onSuccess: (r) => Effect.succeed(exitCode(r))
           }).pipe(
             Effect.flatMap((code) =>
@@ -117,7 +116,7 @@ export const command = (backends: GcBackends) =>
           ).pipe(
             Effect.raceFirst(
               once.pipe(
-                Effect.catchAll((error) => Effect.logError(`GC sweep failed: ${detail(error)}`)),
+                Effect.catchAll((error) => Effect.logError(`GC sweep failed: ${error.message}`)),
                 Effect.repeat(Schedule.spaced(input.interval))
               )
             )
@@ -127,7 +126,7 @@ export const command = (backends: GcBackends) =>
     return run.pipe(
       Effect.provide(backends(input.mongoUri)),
       Effect.catchAll((error) =>
-        Effect.logError(`gc cannot start: ${detail(error)}`).pipe(
+        Effect.logError(`gc cannot start: ${error.message}`).pipe(
           Effect.andThen(
             Effect.sync(() => {
               process.exitCode = 1

@@ -11,7 +11,7 @@ import { Duration, Effect } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { childEnv } from "./ChildEnv.ts"
 import { runProcess, startBackground } from "./ChildProcess.ts"
-import { downloadCodeOrLog } from "./CodeBundle.ts"
+import { type CodeDownloadError, downloadCode } from "./CodeBundle.ts"
 import { DeadlineExceeded } from "./Deadline.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { botCommand, ensureExecutable, queryCommand } from "./Launchers.ts"
@@ -52,13 +52,11 @@ export const envFor = (settings: ExecuteSettings, entrypoint: string, queryPath:
 export const runBot = (
   settings: ExecuteSettings,
   stopRequested: Effect.Effect<void>
-): Effect.Effect<number, never, ObjectStore> =>
+): Effect.Effect<number, CodeDownloadError, ObjectStore> =>
   Effect.scoped(
     Effect.gen(function* () {
       if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
-      else {
-        if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
-      }
+      else yield* downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
       yield* ensureExecutable(settings.runtime, settings.codePath, settings.entrypoint, settings.queryEntrypoint).pipe(
         Effect.catchAll((error) => Effect.logWarning(error.message))
       )

@@ -141,17 +141,3 @@ export const downloadCode = (
       `Code extracted to ${codePath}: ${written} files${skipped.length > 0 ? `, ${skipped.length} unsafe entries skipped` : ""}`
     )
   })
-
-/** Downloads the bot's code as `downloadCode` does; false, with the0's error line logged, when it cannot. */
-export const downloadCodeOrLog = (
-  codeBucket: string,
-  codeFile: string,
-  codePath: string
-): Effect.Effect<boolean, never, ObjectStore> =>
-  Effect.either(downloadCode(codeBucket, codeFile, codePath)).pipe(
-    Effect.flatMap((downloaded) =>
-      downloaded._tag === "Left"
-        ? Effect.as(Effect.logError(`Failed to download code: ${downloaded.left.message}`), false)
-        : Effect.succeed(true)
-    )
-  )

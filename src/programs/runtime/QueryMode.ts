@@ -10,7 +10,7 @@ import { Data, Effect } from "effect"
 import { ObjectStore } from "../../services/ObjectStore.ts"
 import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
-import { downloadCodeOrLog } from "./CodeBundle.ts"
+import { type CodeDownloadError, downloadCode } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { ensureExecutable, queryCommand } from "./Launchers.ts"
 import { downloadState } from "./StateTransfer.ts"
@@ -19,6 +19,16 @@ import { describeStoreError } from "./StoreErrors.ts"
 export class QueryResultError extends Data.TaggedError("QueryResultError")<{ readonly detail: string }> {
   override get message(): string {
     return this.detail
+  }
+}
+
+/** The query's directory could not be made. */
+export class QueryDirError extends Data.TaggedError("QueryDirError")<{
+  readonly dir: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `Failed to create ${this.dir}: ${String(this.cause)}`
   }
 }
 
@@ -48,12 +58,12 @@ export const uploadQueryResult = (
 export const runQuery = (
   settings: ExecuteSettings,
   stopRequested: Effect.Effect<void>
-): Effect.Effect<number, never, ObjectStore> =>
+): Effect.Effect<number, CodeDownloadError | QueryDirError | QueryResultError, ObjectStore> =>
   Effect.gen(function* () {
     yield* Effect.logInfo(`Running ephemeral query: ${settings.queryPath}`)
     if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
     else {
-      if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
+      yield* downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
     }
     const entrypoint = settings.queryEntrypoint !== "" ? settings.queryEntrypoint : settings.entrypoint
     yield* ensureExecutable(settings.runtime, settings.codePath, entrypoint, "").pipe(
@@ -63,11 +73,10 @@ export const runQuery = (
       yield* downloadState(stateLocation(settings)).pipe(
         Effect.catchAll((error) => Effect.logWarning(`No existing state: ${error.message}`))
       )
-    const madeDir = yield* Effect.either(Effect.tryPromise(() => mkdir(settings.queryDir, { recursive: true })))
-    if (madeDir._tag === "Left") {
-      yield* Effect.logError(`Failed to create ${settings.queryDir}: ${String(madeDir.left.error)}`)
-      return 1
-    }
+    yield* Effect.tryPromise({
+      try: () => mkdir(settings.queryDir, { recursive: true }),
+      catch: (cause) => new QueryDirError({ dir: settings.queryDir, cause })
+    })
     const result = yield* runProcess(
       {
         command: queryCommand(settings.runtime, entrypoint, settings.codePath),
@@ -80,13 +89,7 @@ export const runQuery = (
     yield* Effect.logInfo(`Query process completed with exit code: ${result.exitCode}`)
     if (settings.queryResultKey !== "") {
       yield* Effect.logInfo(`Uploading query result to MinIO key: ${settings.queryResultKey}`)
-      const uploaded = yield* Effect.either(
-        uploadQueryResult(settings.queryDir, settings.storage.queryResultsBucket, settings.queryResultKey)
-      )
-      if (uploaded._tag === "Left") {
-        yield* Effect.logError(uploaded.left.message)
-        return 1
-      }
+      yield* uploadQueryResult(settings.queryDir, settings.storage.queryResultsBucket, settings.queryResultKey)
     }
     return result.stopped ? 1 : result.exitCode
   })

@@ -8,11 +8,11 @@
  */
 import { access } from "node:fs/promises"
 import * as path from "node:path"
-import { Duration, Effect, Schedule } from "effect"
+import { Data, Duration, Effect, Schedule } from "effect"
 import type { ObjectStore } from "../../services/ObjectStore.ts"
 import { envFor, skipDownloadMessage, stateLocation } from "./BotMode.ts"
 import { runProcess } from "./ChildProcess.ts"
-import { downloadCodeOrLog } from "./CodeBundle.ts"
+import { type CodeDownloadError, downloadCode } from "./CodeBundle.ts"
 import type { ExecuteSettings } from "./ExecuteSettings.ts"
 import { ensureExecutable, queryCommand } from "./Launchers.ts"
 import { downloadState } from "./StateTransfer.ts"
@@ -34,10 +34,17 @@ export const waitForFile = (file: string, wait: Duration.Duration): Effect.Effec
     Effect.orElseSucceed(() => false)
   )
 
+/** A query server without `QUERY_ENTRYPOINT`. */
+export class QueryEntrypointMissing extends Data.TaggedError("QueryEntrypointMissing") {
+  override get message(): string {
+    return "QUERY_ENTRYPOINT not set, cannot run query server"
+  }
+}
+
 export const runQueryServer = (
   settings: ExecuteSettings,
   stopRequested: Effect.Effect<void>
-): Effect.Effect<number, never, ObjectStore> =>
+): Effect.Effect<number, CodeDownloadError | QueryEntrypointMissing, ObjectStore> =>
   Effect.gen(function* () {
     if (settings.flags.skipDownload) yield* Effect.logInfo(skipDownloadMessage)
     const found =
@@ -48,15 +55,12 @@ export const runQueryServer = (
       if (settings.queryEntrypoint !== "") {
         yield* Effect.logInfo(`Code not found after ${Duration.format(settings.codeWait)}, downloading`)
       }
-      if (!(yield* downloadCodeOrLog(settings.storage.codeBucket, settings.codeFile, settings.codePath))) return 1
+      yield* downloadCode(settings.storage.codeBucket, settings.codeFile, settings.codePath)
       yield* downloadState(stateLocation(settings)).pipe(
         Effect.catchAll((error) => Effect.logWarning(`No existing state or download failed: ${error.message}`))
       )
     }
-    if (settings.queryEntrypoint === "") {
-      yield* Effect.logError("QUERY_ENTRYPOINT not set, cannot run query server")
-      return 1
-    }
+    if (settings.queryEntrypoint === "") return yield* new QueryEntrypointMissing()
     yield* ensureExecutable(settings.runtime, settings.codePath, settings.queryEntrypoint, "").pipe(
       Effect.catchAll((error) => Effect.logWarning(error.message))
     )

@@ -65,6 +65,15 @@ describe("the0's command-line shapes", () => {
     )
     const output = chart.stdout + chart.stderr
     expect(output).not.toContain("Received unknown argument")
-    expect(output).toContain("MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required")
+    expect(chart.stderr).toContain("ERROR: MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required")
+    expect(chart.code).toBe(1)
+    // settings the controller cannot run with: the message on stderr, exit 1, before any backend is reached
+    const invalid = await run(["controller", "--mongo-uri=mongodb://127.0.0.1:1", "--workers=0"], {
+      ...noCredentials,
+      MINIO_ACCESS_KEY: "a",
+      MINIO_SECRET_KEY: "s"
+    })
+    expect(invalid.stderr).toContain("invalid settings: --workers must be at least 1")
+    expect(invalid.code).toBe(1)
   }, 60_000)
 })
