@@ -1,9 +1,10 @@
 /**
  * A faithful in-memory Kubernetes API for one cluster: resourceVersions, 404/409/410/422 as the API server
- * answers them, graceful Pod deletion on the Effect Clock, owner-reference propagation, selective watches
- * and a fault injector. Simulated kubelet and controllers live in MemoryKubelet.
+ * answers them, graceful Pod deletion on the Effect Clock, owner-reference propagation, selective watches. What
+ * clients call goes through the fault injector (MemoryKubeFaults) and is counted (MemoryKubeCalls); simulators use
+ * the same API unguarded. Simulated kubelet and controllers live in MemoryKubelet.
  */
-import { Clock, Context, Effect, FiberSet, Layer, Stream } from "effect"
+import { Clock, Context, Effect, FiberSet, Layer } from "effect"
 import {
   isOwnedBy,
   type Kind,
@@ -20,40 +21,10 @@ import { type DeleteOptions, KubeApi, type KubeApiService, type RequestKind } fr
 import { defaultReason, statusError } from "../../services/KubeStatus.ts"
 import { ClusterStore } from "./ClusterStore.ts"
 import { EventStore } from "./EventStore.ts"
+import { CallCounts, type Verb } from "./MemoryKubeCalls.ts"
+import { type Fault, FaultInjector, guarded } from "./MemoryKubeFaults.ts"
 import { mergePatch } from "./MergePatch.ts"
 import { WatchHub } from "./WatchHub.ts"
-
-export type Verb =
-  | "get"
-  | "list"
-  | "create"
-  | "update"
-  | "patchStatus"
-  | "delete"
-  | "watch"
-  | "podLogs"
-  | "createEvent"
-  | "patchEventSeries"
-const verbs: ReadonlyArray<Verb> = [
-  "get",
-  "list",
-  "create",
-  "update",
-  "patchStatus",
-  "delete",
-  "watch",
-  "podLogs",
-  "createEvent",
-  "patchEventSeries"
-]
-
-export interface Fault {
-  readonly verb: Verb
-  readonly kind?: RequestKind
-  readonly times: number
-  readonly code: number
-  readonly reason?: string
-}
 
 /** Test-side handle on the fake cluster: faults, watch trouble, logs, and an unfaulted API for simulators. */
 export interface MemoryClusterControl {
@@ -99,10 +70,9 @@ export const make = (options: MemoryClusterOptions = {}) =>
     const eventStore = new EventStore()
     const fibers = yield* FiberSet.make()
     const hub = new WatchHub(store, options.bookmarkIntervalMillis ?? 10_000)
-    const faults: Array<Fault & { remaining: number }> = []
+    const faults = new FaultInjector()
+    const calls = new CallCounts()
     const logs = new Map<string, string>()
-    const counts = Object.fromEntries(verbs.map((v) => [v, 0])) as Record<Verb, number>
-    let latencyMillis = 0
     const foregroundPending = new Set<string>()
 
     const fail = (kind: RequestKind, name: string | undefined, code: number, detail: string, reason?: string) =>
@@ -394,44 +364,20 @@ export const make = (options: MemoryClusterOptions = {}) =>
         Effect.flatMap(now, (at) => Effect.suspend(() => eventStore.patchSeries(namespace, name, series, at)))
     }
 
-    const guard = (verb: Verb, kind: RequestKind) =>
-      Effect.gen(function* () {
-        counts[verb]++
-        if (latencyMillis > 0) yield* Effect.sleep(`${latencyMillis} millis`)
-        const fault = faults.find(
-          (f) => f.verb === verb && (f.kind === undefined || f.kind === kind) && f.remaining > 0
+    const api = guarded(
+      direct,
+      (kind, namespace, opts) => hub.open(kind, namespace, opts, true),
+      (verb, kind) =>
+        Effect.zipRight(
+          Effect.sync(() => calls.count(verb)),
+          faults.before(verb, kind)
         )
-        if (fault !== undefined) {
-          fault.remaining--
-          return yield* Effect.fail(fail(kind, undefined, fault.code, "injected fault", fault.reason))
-        }
-      })
-
-    const api: KubeApiService = {
-      get: (kind, ns, name) => Effect.zipRight(guard("get", kind), direct.get(kind, ns, name)),
-      list: (kind, ns, o) => Effect.zipRight(guard("list", kind), direct.list(kind, ns, o)),
-      create: (kind, ns, obj, o) => Effect.zipRight(guard("create", kind), direct.create(kind, ns, obj, o)),
-      update: (kind, ns, obj, o) => Effect.zipRight(guard("update", kind), direct.update(kind, ns, obj, o)),
-      patchStatus: (kind, ns, name, s) =>
-        Effect.zipRight(guard("patchStatus", kind), direct.patchStatus(kind, ns, name, s)),
-      delete: (kind, ns, name, o) => Effect.zipRight(guard("delete", kind), direct.delete(kind, ns, name, o)),
-      watch: (kind, ns, o) => Stream.unwrap(Effect.as(guard("watch", kind), hub.open(kind, ns, o, true))),
-      podLogs: (ns, name, o) => Effect.zipRight(guard("podLogs", "Pod"), direct.podLogs(ns, name, o)),
-      createEvent: (ns, event) => Effect.zipRight(guard("createEvent", "Event"), direct.createEvent(ns, event)),
-      patchEventSeries: (ns, name, series) =>
-        Effect.zipRight(guard("patchEventSeries", "Event"), direct.patchEventSeries(ns, name, series))
-    }
+    )
 
     const control: MemoryClusterControl = {
-      failNext: (fault) => Effect.sync(() => void faults.push({ ...fault, remaining: fault.times })),
-      clearFaults: Effect.sync(() => {
-        faults.length = 0
-        latencyMillis = 0
-      }),
-      setLatency: (millis) =>
-        Effect.sync(() => {
-          latencyMillis = millis
-        }),
+      failNext: (fault) => Effect.sync(() => faults.failNext(fault)),
+      clearFaults: Effect.sync(() => faults.clear()),
+      setLatency: (millis) => Effect.sync(() => faults.setLatency(millis)),
       dropWatches: (mode = "error") => Effect.sync(() => hub.drop(mode)),
       silenceWatches: Effect.sync(() => hub.silence()),
       compact: Effect.sync(() => store.compact()),
@@ -441,10 +387,8 @@ export const make = (options: MemoryClusterOptions = {}) =>
           logs.set(key, (logs.get(key) ?? "") + text)
         }),
       direct,
-      callCounts: Effect.sync(() => ({ ...counts })),
-      resetCallCounts: Effect.sync(() => {
-        for (const v of verbs) counts[v] = 0
-      }),
+      callCounts: Effect.sync(() => calls.snapshot()),
+      resetCallCounts: Effect.sync(() => calls.reset()),
       openWatches: Effect.sync(() => hub.openFaultable),
       events: (namespace) => Effect.sync(() => eventStore.list(namespace))
     }

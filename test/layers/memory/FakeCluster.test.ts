@@ -1,6 +1,6 @@
 /** Behaviour of the fake cluster beyond the shared contract: time, faults, simulators. */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Layer, Stream, TestClock } from "effect"
+import { Chunk, Context, Effect, Either, Fiber, Layer, Stream, TestClock } from "effect"
 import type { Job, Pod } from "../../../src/domain/Kube.ts"
 import * as MemoryJobController from "../../../src/layers/memory/MemoryJobController.ts"
 import * as MemoryKubeApi from "../../../src/layers/memory/MemoryKubeApi.ts"
@@ -53,6 +53,22 @@ describe("fake cluster", () => {
       yield* TestClock.adjust("1 second")
       expect(Either.isLeft(yield* Effect.either(api.get("Pod", ns, "p1")))).toBe(true)
     }).pipe(Effect.provide(base))
+  )
+
+  it.live(
+    "a graceful deletion made from a finalizer does not hold the fake cluster's teardown for the grace period",
+    () =>
+      Effect.gen(function* () {
+        const started = Date.now()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const api = Context.get(yield* Layer.build(MemoryKubeApi.layer()), KubeApi)
+            yield* api.create("Pod", ns, pod("p1", { nodeName: "node-1", terminationGracePeriodSeconds: 3 }))
+            yield* Effect.addFinalizer(() => Effect.orDie(api.delete("Pod", ns, "p1")))
+          })
+        )
+        expect(Date.now() - started).toBeLessThan(1000)
+      })
   )
 
   it.scoped("an explicit grace period wins; the kubelet can finish a termination early", () =>

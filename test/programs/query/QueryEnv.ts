@@ -34,10 +34,7 @@ export const settings: QuerySettings.QuerySettings = {
   ...QuerySettings.defaults,
   port: 0,
   host: "127.0.0.1",
-  // Grace 0: the fake cluster forks each graceful Pod deletion's timer into its FiberSet from the caller's fiber; a
-  // deletion made from a finalizer (our cleanup) makes that timer uninterruptible and holds the layer's teardown
-  // for the whole grace period. A real API server has no such coupling.
-  manifest: { ...QuerySettings.defaults.manifest, runtimeImage: "runtime:test", terminationGracePeriodSeconds: 0 }
+  manifest: { ...QuerySettings.defaults.manifest, runtimeImage: "runtime:test" }
 }
 
 /** The memory world: cluster, kubelet (runs Pods, finishes terminations), Job controller, stores, metrics. */
