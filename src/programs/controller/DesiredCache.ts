@@ -87,17 +87,29 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
   const unknown = (error: DocumentDecodeError): Effect.Effect<Entry<O>> =>
     Effect.as(undecodable(error), { desired: { _tag: "Unknown", reason: error.message } })
 
-  /** The entry for a document; `memo`, an entry whose digest matches, is reused without building again. */
-  const fromDocument = (document: D, memo?: Entry<O>): Entry<O> => {
+  const built = (document: D, digest: string): Entry<O> => ({
+    desired: Either.match(spec.build(manifest, document), {
+      onLeft: (error): Desired<O> => ({ _tag: "Invalid", error }),
+      onRight: (object) => present(object, spec.fingerprintAnnotation)
+    }),
+    digest
+  })
+
+  /** The entry for a document read or handed over: its object built, and held. */
+  const fromDocument = (document: D): Entry<O> => {
+    if (!isEnabled(document)) return absent(document.id, "disabled")
+    absences.delete(document.id)
+    return built(document, digestOf(JSON.stringify(document)))
+  }
+
+  /** The entry for a listed document, without its object; built only when its digest differs from the cached one. */
+  const fromListed = (document: D): Entry<O> => {
     if (!isEnabled(document)) return absent(document.id, "disabled")
     absences.delete(document.id)
     const digest = digestOf(JSON.stringify(document))
-    if (memo !== undefined && memo.digest === digest) return { desired: withoutObject(memo.desired), digest }
-    const desired: Desired<O> = Either.match(spec.build(manifest, document), {
-      onLeft: (error) => ({ _tag: "Invalid", error }),
-      onRight: (object) => present(object, spec.fingerprintAnnotation)
-    })
-    return { desired, digest }
+    const cached = entries.get(document.id)
+    const entry = cached?.digest === digest ? cached : built(document, digest)
+    return { desired: withoutObject(entry.desired), digest }
   }
 
   const reread = (id: string) =>
@@ -151,8 +163,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         const listed = new Map<string, Entry<O>>()
         for (const result of Chunk.toReadonlyArray(results)) {
           if (Either.isLeft(result)) listed.set(result.left.documentId, yield* unknown(result.left))
-          else if (!listed.has(result.right.id))
-            listed.set(result.right.id, fromDocument(result.right, entries.get(result.right.id)))
+          else if (!listed.has(result.right.id)) listed.set(result.right.id, fromListed(result.right))
         }
         const observed = observedIds()
         const absentIds = observed.filter((id) => !listed.has(id))

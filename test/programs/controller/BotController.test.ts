@@ -306,6 +306,25 @@ describe("Bot Controller", () => {
     }).pipe(Effect.provide(Layer.merge(world(), captureLogs(lines))))
   })
 
+  it.scoped("a Pod deleted behind our back is built again from the stored document: the cache keeps no object", () =>
+    Effect.gen(function* () {
+      yield* putBot(bot("z1", { risk: 3 }))
+      yield* started()
+      const control = yield* MemoryBotStore
+      yield* control.setDown(true)
+      yield* (yield* MemoryCluster).direct.delete("Pod", ns, "bot-z1", { gracePeriodSeconds: 0 })
+      yield* settle
+      expect(yield* podNames).toEqual([])
+      yield* control.setDown(false)
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      const built = botPods.build(settings.manifest, bot("z1", { risk: 3 }))
+      expect((yield* pods).map((p) => p.metadata.annotations?.[Annotation.configHash])).toEqual([
+        built._tag === "Right" ? built.right.metadata.annotations?.[Annotation.configHash] : "no build"
+      ])
+    }).pipe(Effect.provide(world()))
+  )
+
   it.scoped("a failing create is retried with backoff until it succeeds", () =>
     Effect.gen(function* () {
       const cluster = yield* MemoryCluster

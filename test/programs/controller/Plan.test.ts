@@ -4,7 +4,14 @@ import { Either } from "effect"
 import type { CronJob, Pod } from "../../../src/domain/Kube.ts"
 import { Annotation } from "../../../src/domain/Labels.ts"
 import { botPods, scheduleCronJobs } from "../../../src/programs/controller/OwnedKinds.ts"
-import { type Owned, type PlanInput, plan, present } from "../../../src/programs/controller/Plan.ts"
+import {
+  type Desired,
+  type Owned,
+  type PlanInput,
+  plan,
+  present,
+  withoutObject
+} from "../../../src/programs/controller/Plan.ts"
 import { bot, schedule, settings } from "./ControllerEnv.ts"
 
 const desiredPod = Either.getOrThrow(botPods.build(settings.manifest, bot("p1", { risk: 1 })))
@@ -107,5 +114,37 @@ describe("plan: our own Pods", () => {
 
   it("a terminated Pod of an older template is replaced at once, whatever the budget", () => {
     expect(plan(podInput([failed(olderTemplate)], false))).toEqual([remove("terminal")])
+  })
+})
+
+describe("plan: from the hashes alone (the object not held)", () => {
+  const atRest = (observed: ReadonlyArray<Pod>, rollAllowed = true): PlanInput<Pod> => ({
+    ...podInput(observed, rollAllowed),
+    desired: withoutObject(present(desiredPod, Annotation.configHash))
+  })
+
+  it("keeps, replaces and paces as with the object", () => {
+    expect(plan(atRest([current]))).toEqual([])
+    expect(plan(atRest([olderTemplate]))).toEqual([remove("template")])
+    expect(plan(atRest([olderTemplate], false))).toEqual([rollLimit])
+    expect(plan(atRest([olderDocument], false))).toEqual([remove("changed")])
+    expect(plan(atRest([failed(current)]))).toEqual([remove("terminal")])
+  })
+
+  it("asks for a Read where it must send the object: a missing Pod, a CronJob to update", () => {
+    expect(plan(atRest([]))).toEqual([{ _tag: "Read" }])
+    expect(plan(atRest([terminating(current)]))).toEqual([{ _tag: "Wait", reason: "terminating" }])
+    const olderCronJob = withAnnotations(desiredCronJob, { [Annotation.scheduleHash]: "0123456789abcdef" })
+    const cronJobInput = (desired: Desired<CronJob>): PlanInput<CronJob> => ({
+      desired,
+      observed: [olderCronJob],
+      onChange: "update",
+      fingerprintAnnotation: Annotation.scheduleHash,
+      orphanDeletesAllowed: true,
+      rollAllowed: true
+    })
+    const wanted = present(desiredCronJob, Annotation.scheduleHash)
+    expect(plan(cronJobInput(withoutObject(wanted)))).toEqual([{ _tag: "Read" }])
+    expect(plan(cronJobInput(wanted))).toMatchObject([{ _tag: "Update" }])
   })
 })
