@@ -9,6 +9,9 @@
  *   its spans when on) proxying to a bot query server in this process, a closed loop at `concurrency` for
  *   `seconds`; queries per second, p50/p99 and CPU per query.
  *
+ * - one span alone: `spans` nested pairs of `Effect.withSpan` around nothing, CPU per span, less the same loop
+ *   without spans.
+ *
  * The fake API server, the bot server and the load generator run in this process, so CPU figures include them: read
  * the difference between off and on, not the absolute values. The first round warms the JIT up and is not printed.
  *
@@ -45,6 +48,7 @@ const events = flag("events", "2000")
 const seconds = flag("seconds", "5")
 const concurrency = flag("concurrency", "32")
 const rounds = flag("rounds", "2")
+const spans = flag("spans", "200000")
 const ns = "the0"
 
 const doc = (id: string) => ({
@@ -233,6 +237,20 @@ const queryLoop = (mode: Mode, endpoint: string) =>
     }).pipe(Effect.provide(tracingFor(mode, endpoint)))
   ).pipe(Effect.provide(queryWorld))
 
+/** CPU µs per span: `spans` spans, each a child of another, around nothing. */
+const spanCost = (mode: Mode, endpoint: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const pair = Effect.void.pipe(Tracing.span("child"), Tracing.span("parent", { attributes: { key: "k" } }))
+      const bare = Effect.void.pipe(Effect.asVoid, Effect.asVoid)
+      const before = cpuMillis()
+      for (let i = 0; i < spans / 2; i++) yield* bare
+      const cpu = cpuMillis()
+      for (let i = 0; i < spans / 2; i++) yield* pair
+      return ((cpuMillis() - cpu - (cpu - before)) * 1000) / spans
+    }).pipe(Effect.provide(tracingFor(mode, endpoint)))
+  )
+
 const program = Effect.gen(function* () {
   const { endpoint, received } = yield* sink
   console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), load average ${os.loadavg()[0]?.toFixed(1)}`)
@@ -253,6 +271,12 @@ const program = Effect.gen(function* () {
         console.log(
           `  tracing ${mode.padEnd(3)}  ${r.qps.toFixed(0).padStart(6)} queries/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   CPU per query ${(r.cpuPerQuery * 1000).toFixed(0)} µs`
         )
+    }
+  console.log(`one span: ${spans} spans in parent/child pairs`)
+  for (let round = 0; round <= rounds; round++)
+    for (const mode of ["off", "on"] as const) {
+      const micros = yield* spanCost(mode, endpoint)
+      if (round > 0) console.log(`  tracing ${mode.padEnd(3)}  ${micros.toFixed(2)} µs CPU per span`)
     }
   console.log(`OTLP receiver: ${received.requests} exports, ${(received.bytes / 1024 / 1024).toFixed(1)} MiB`)
 })

@@ -2,8 +2,9 @@
  * Traces (docs/operations.md, "Tracing"): with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans of the controller
  * process are exported over OTLP/HTTP (JSON, to `<endpoint>/v1/traces`) by @effect/opentelemetry's own exporter
  * (no OpenTelemetry SDK), under the service name `OTEL_SERVICE_NAME` (default `the0-runtime`), and every log line
- * written inside a span carries its `traceId` and `spanId`. Without it the tracer is switched off: a span costs a
- * shared no-op object, nothing is exported and the log lines are unchanged.
+ * written inside a span carries its `traceId` and `spanId`. Without it the tracer is switched off: `span` and
+ * `annotate` then leave the effect as it is (not even Effect's no-op span is made), nothing is exported and the log
+ * lines are unchanged.
  */
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
@@ -87,7 +88,24 @@ export const layerOtlp = (settings: TracingSettings): Layer.Layer<never> =>
     Layer.locallyScoped(exporting, true)
   )
 
-/** No tracer: every span is Effect's no-op span. */
+/**
+ * `Effect.withSpan` while the tracer is on; while it is off, `self` as it is: no span object, no context change,
+ * one fiber-ref read.
+ */
+export const span =
+  (name: string, options: Tracer.SpanOptions = {}) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (enabled) =>
+      enabled ? Effect.withSpan(self, name, { captureStackTrace: false, ...options }) : self
+    )
+
+/** Attributes of the current span; nothing while the tracer is off. */
+export const annotate = (values: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (enabled) =>
+    enabled ? Effect.annotateCurrentSpan(values) : Effect.void
+  )
+
+/** No tracer: `span` and `annotate` do nothing, and others' spans are Effect's no-op span. */
 export const layerOff: Layer.Layer<never> = Layer.setTracerEnabled(false)
 
 /** Tracing as the environment says (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`). */

@@ -4,7 +4,7 @@
  * the reconcile of its key and the API writes it makes; one from `POST /query` to its resolution and its answer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, HashMap, Layer, Logger } from "effect"
+import { ConfigProvider, Effect, HashMap, Layer, Logger, Option } from "effect"
 import { Subject } from "../../src/domain/BotEvent.ts"
 import type { Pod } from "../../src/domain/Kube.ts"
 import type * as KubeConnection from "../../src/layers/live/KubeConnection.ts"
@@ -38,15 +38,21 @@ const createdPayload = (id: string) => {
 }
 
 describe("tracing", () => {
-  it.scopedLive("without OTEL_EXPORTER_OTLP_ENDPOINT there is no tracer: spans are Effect's no-op span", () =>
+  it.scopedLive("without OTEL_EXPORTER_OTLP_ENDPOINT there is no tracer: our spans are not made at all", () =>
     Effect.gen(function* () {
       const sink = yield* otlpSink
       const span = yield* Effect.currentSpan.pipe(
         Effect.withSpan("probe"),
         Effect.provide(withEnv({ OTEL_SERVICE_NAME: "ignored" }))
       )
+      // others' spans are Effect's no-op span
       expect(span.traceId).toBe("noop")
       expect(span.sampled).toBe(false)
+      const ours = yield* Effect.option(Effect.currentSpan).pipe(
+        Tracing.span("ours"),
+        Effect.provide(withEnv({ OTEL_SERVICE_NAME: "ignored" }))
+      )
+      expect(ours).toEqual(Option.none())
       expect(yield* Tracing.exporting.pipe(Effect.provide(withEnv({})))).toBe(false)
       expect(sink.requests).toEqual([])
     })

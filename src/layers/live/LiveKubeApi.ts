@@ -14,7 +14,7 @@
  * Every write (create, update, patch, delete) but an Event's is a `kube.<verb>` span (docs/operations.md,
  * "Tracing"), its wait for the rate limit included.
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, FiberRef, Layer, Option, Stream } from "effect"
 import { type Kind, type KindMap, type KubeEvent, kindInfo, type WatchEvent } from "../../domain/Kube.ts"
 import {
   KubeApi,
@@ -177,15 +177,19 @@ export const make = (connection: KubeConnection.KubeConnection, config: LiveKube
         )
       )
 
-    /** A write as a span in the caller's trace. */
+    /** A write as a span in the caller's trace; as it is while the tracer is off (not even a no-op span). */
     const traced =
       (verb: "create" | "update" | "patch" | "delete", kind: Kind, namespace: string, name: string) =>
       <A>(effect: Effect.Effect<A, KubeApiError>): Effect.Effect<A, KubeApiError> =>
-        Effect.withSpan(effect, `kube.${verb}`, {
-          kind: "client",
-          attributes: { "k8s.kind": kind, "k8s.namespace": namespace, "k8s.name": name },
-          captureStackTrace: false
-        })
+        Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (enabled) =>
+          enabled
+            ? Effect.withSpan(effect, `kube.${verb}`, {
+                kind: "client",
+                attributes: { "k8s.kind": kind, "k8s.namespace": namespace, "k8s.name": name },
+                captureStackTrace: false
+              })
+            : effect
+        )
 
     const service: KubeApiService = {
       get: (kind, namespace, name) =>

@@ -8,6 +8,7 @@
  * to the API calls of its reconcile; the time the key waited is its `queue.wait_ms` attribute.
  */
 import { Cause, Context, Duration, Effect, FiberMap, Option, Queue, Random, type Scope, Tracer } from "effect"
+import * as Tracing from "../Tracing.ts"
 
 export interface WorkQueueOptions {
   readonly workers: number
@@ -119,10 +120,9 @@ export const make = (options: WorkQueueOptions = defaultOptions, hooks: WorkQueu
                   Effect.annotateLogs({ key, cause: Cause.pretty(cause) })
                 )
           ),
-          Effect.withSpan("reconcile", {
+          Tracing.span("reconcile", {
             ...(parent === undefined ? { root: true } : { parent }),
-            attributes: { key, "queue.wait_ms": waited },
-            captureStackTrace: false
+            attributes: { key, "queue.wait_ms": waited }
           })
         )
         const exit = yield* Effect.exit(pass).pipe(

@@ -19,6 +19,7 @@ import { botSubjects, type EventTarget, eventsStream, queueGroup, scheduleSubjec
 import { BotStore } from "../../services/BotStore.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { Metrics } from "../Metrics.ts"
+import * as Tracing from "../Tracing.ts"
 import { type Applied, applyEvent, type Written } from "./ApplyEvent.ts"
 import { applyOrdered } from "./OrderedApply.ts"
 
@@ -84,8 +85,8 @@ export const run = (
         ? applyEvent(subject, data)
         : applyOrdered(subject, data, ordered.sequence, ordered.retentionMillis)
       ).pipe(
-        Effect.tap((applied) => Effect.annotateCurrentSpan({ "bot.id": applied.id, outcome: applied.outcome })),
-        Effect.withSpan("ingest.apply", { captureStackTrace: false }),
+        Effect.tap((applied) => Tracing.annotate({ "bot.id": applied.id, outcome: applied.outcome })),
+        Tracing.span("ingest.apply"),
         Effect.retry({ schedule: retry, while: (e) => e._tag === "BotStoreError" }),
         Effect.tap((applied: Applied) =>
           Effect.sync(() => metrics.events.inc({ subject, outcome: applied.outcome })).pipe(
@@ -104,13 +105,12 @@ export const run = (
             ),
           UnknownSubject: (e) => Effect.as(Effect.logWarning(e.message), "rejected" as const)
         }),
-        Effect.withSpan("ingest.event", {
+        Tracing.span("ingest.event", {
           kind: "consumer",
           attributes: {
             "messaging.destination.name": subject,
             ...(ordered === undefined ? {} : { "messaging.message.sequence": ordered.sequence })
-          },
-          captureStackTrace: false
+          }
         })
       )
 

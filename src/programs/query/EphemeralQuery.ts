@@ -20,6 +20,7 @@ import type { ObjectStoreService } from "../../services/ObjectStore.ts"
 import type { EventRecorder } from "../controller/EventRecorder.ts"
 import { ContainerName } from "../manifests/PodParts.ts"
 import { queryJob } from "../manifests/QueryJob.ts"
+import * as Tracing from "../Tracing.ts"
 import { queryJobFailed } from "./QueryEvents.ts"
 import type { QueryMetrics } from "./QueryMetrics.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
@@ -252,6 +253,6 @@ export const run = (deps: EphemeralQueryDeps, query: EphemeralQuery): Effect.Eff
     return yield* execute.pipe(
       Effect.merge,
       Effect.scoped,
-      Effect.tap((output) => Effect.annotateCurrentSpan("query.status", output.status))
+      Effect.tap((output) => Tracing.annotate({ "query.status": output.status }))
     )
-  }).pipe(Effect.withSpan("query.job", { attributes: { "bot.id": query.doc.id }, captureStackTrace: false }))
+  }).pipe(Tracing.span("query.job", { attributes: { "bot.id": query.doc.id } }))

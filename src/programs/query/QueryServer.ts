@@ -13,33 +13,18 @@
  * the store, with the0's 404 messages. A bot disabled or deleted in the store is still answered by its Pod until
  * the controller stops it.
  *
- * The Node listener answers the common realtime query with callbacks alone (no fiber per query: the realtime path
- * is measured against a Go proxy, BENCHMARKS.md "Realtime queries side by side"); every other request goes
- * through `handle`, the same rules as an effect. While traces are exported (programs/Tracing.ts) every request goes
- * through `handle`, so that a query is one trace: `POST /query`, its `query.resolve`, then `query.realtime` or
- * `query.job` (docs/operations.md, "Tracing").
+ * `handle` answers every request as an effect; the Node listener (NodeListener.ts) answers the common realtime
+ * query with callbacks alone and hands it everything else. While traces are exported (programs/Tracing.ts) every
+ * request goes through `handle`, so that a query is one trace: `POST /query`, its `query.resolve`, then
+ * `query.realtime` or `query.job` (docs/operations.md, "Tracing").
  *
  * Every refusal is one of the tagged errors of QueryFailure.ts, answered with the0's status and message here, at
  * the edge.
  */
-import { createServer, IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer, type Server } from "node:http"
 import { hostname } from "node:os"
-import { HttpIncomingMessage, HttpServerError, type HttpServerRequest } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import {
-  Clock,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  FiberId,
-  FiberRef,
-  FiberSet,
-  Layer,
-  Option,
-  Runtime,
-  type Scope
-} from "effect"
+import { HttpServerError } from "@effect/platform"
+import { Clock, Duration, Effect, Either, FiberRef, FiberSet, Layer, Option, type Scope } from "effect"
 import type { Bot } from "../../domain/Bot.ts"
 import { normaliseQueryPath, type QueryRequest } from "../../domain/Query.ts"
 import { BotStore } from "../../services/BotStore.ts"
@@ -47,22 +32,15 @@ import { KubeApi } from "../../services/KubeApi.ts"
 import { ObjectStore } from "../../services/ObjectStore.ts"
 import * as EventRecorder from "../controller/EventRecorder.ts"
 import type { Informer } from "../controller/Informer.ts"
-import { type AllowedHosts, allowedHosts, hostProblem } from "../HostGuard.ts"
+import { type AllowedHosts, allowedHosts } from "../HostGuard.ts"
 import { listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
 import * as Tracing from "../Tracing.ts"
 import * as BotResolver from "./BotResolver.ts"
 import * as EphemeralQuery from "./EphemeralQuery.ts"
-import {
-  answerOf,
-  BodyTooLarge,
-  BodyUnreadable,
-  HostRefused,
-  InvalidQueryRequest,
-  MethodNotAllowed,
-  type QueryFailure,
-  Unauthorized
-} from "./QueryFailure.ts"
+import * as NodeListener from "./NodeListener.ts"
+import { BodyTooLarge, InvalidQueryRequest, MethodNotAllowed, type QueryFailure, Unauthorized } from "./QueryFailure.ts"
+import { errorResponse, failureResponse, json, outputResponse, type RawRequest, type RawResponse } from "./QueryHttp.ts"
 import { bearerMatches, declaredLength, makeJobSlots } from "./QueryLimits.ts"
 import { type QueryMode, queryMetrics, requestObserver } from "./QueryMetrics.ts"
 import type { QueryOutput } from "./QueryOutput.ts"
@@ -82,26 +60,10 @@ export interface QueryServerInputs {
   readonly reportingInstance?: string
 }
 
-/** A request as the handler needs it, independent of the HTTP server. */
-export interface RawRequest {
-  readonly method: string
-  /** The request target: path and optional query string. */
-  readonly url: string
-  readonly header: (name: string) => string | undefined
-  /** The body, at most `maxBodyBytes`; `BodyTooLarge` beyond. */
-  readonly body: Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable>
-}
-
-export interface RawResponse {
-  readonly status: number
-  readonly contentType: string
-  readonly body: string
-  readonly headers?: Readonly<Record<string, string>>
-}
-
+export { readBody } from "./NodeRequestBody.ts"
 export { BodyTooLarge, BodyUnreadable } from "./QueryFailure.ts"
-
-export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void
+export type { NodeListener, RawRequest, RawResponse } from "./QueryHttp.ts"
+export { rfc3339Nano } from "./QueryHttp.ts"
 
 export interface QueryServer {
   readonly handle: (request: RawRequest) => Effect.Effect<RawResponse>
@@ -109,112 +71,8 @@ export interface QueryServer {
    * Node's request listener: `handle`, with the realtime fast path. When `allowed` gives a set, a request whose
    * Host or Origin is not in it gets 403 (programs/HostGuard.ts).
    */
-  readonly listener: (allowed: () => AllowedHosts | undefined) => NodeListener
+  readonly listener: (allowed: () => AllowedHosts | undefined) => NodeListener.NodeListener
   readonly jobsInFlight: () => number
-}
-
-/**
- * Reads a Node request body of at most `limit` bytes; `done` gets it, or `BodyTooLarge` as soon as more arrives (the
- * rest drained, or with `drain` false left unread: the answer then closes the connection). Returns a detacher.
- */
-const readNodeBody = (
-  source: IncomingMessage,
-  limit: number,
-  drain: boolean,
-  done: (result: Either.Either<Uint8Array, BodyTooLarge | BodyUnreadable>) => void
-): (() => void) => {
-  const chunks: Array<Buffer> = []
-  let size = 0
-  const detach = () => {
-    source.off("data", onData)
-    source.off("end", onEnd)
-    source.off("error", onError)
-  }
-  const onData = (chunk: Buffer) => {
-    size += chunk.length
-    if (size > limit) {
-      detach()
-      if (drain) source.resume()
-      else source.pause()
-      done(Either.left(new BodyTooLarge({ limit })))
-      return
-    }
-    chunks.push(chunk)
-  }
-  const onEnd = () => {
-    detach()
-    done(Either.right(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)))
-  }
-  const onError = (error: Error) => {
-    detach()
-    done(Either.left(new BodyUnreadable({ message: error.message })))
-  }
-  source.on("data", onData)
-  source.on("end", onEnd)
-  source.on("error", onError)
-  return detach
-}
-
-const nodeBody = (
-  source: IncomingMessage,
-  limit: number,
-  drain: boolean
-): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> =>
-  Effect.async((resume) => Effect.sync(readNodeBody(source, limit, drain, (result) => resume(result))))
-
-/**
- * The request body, at most `limit` bytes. On Node it is read from the socket directly, so that a body that turns
- * out too large is drained and answered with 413 (the platform's own reader destroys the socket instead); with
- * `drain` false the rest is not read (the answer then closes the connection).
- */
-export const readBody = (
-  request: HttpServerRequest.HttpServerRequest,
-  limit: number,
-  drain = true
-): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> => {
-  const source: unknown = NodeHttpServerRequest.toIncomingMessage(request)
-  if (!(source instanceof IncomingMessage))
-    return request.arrayBuffer.pipe(
-      Effect.map((buffer) => new Uint8Array(buffer)),
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.mapError((error) =>
-        error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
-          ? new BodyTooLarge({ limit })
-          : new BodyUnreadable({ message: error.cause instanceof Error ? error.cause.message : error.message })
-      )
-    )
-  return nodeBody(source, limit, drain)
-}
-
-let lastMillis = Number.NaN
-let lastStamp = ""
-
-/** Go's `time.RFC3339Nano` of a UTC instant: fractional seconds without trailing zeros (the last one kept). */
-export const rfc3339Nano = (millis: number): string => {
-  if (millis !== lastMillis) {
-    lastMillis = millis
-    lastStamp = new Date(millis)
-      .toISOString()
-      .replace(/\.(\d*?)0*Z$/, (_m, digits: string) => (digits === "" ? "Z" : `.${digits}Z`))
-  }
-  return lastStamp
-}
-
-const json = (status: number, body: unknown, headers?: Readonly<Record<string, string>>): RawResponse => ({
-  status,
-  contentType: "application/json",
-  body: `${JSON.stringify(body)}\n`,
-  ...(headers === undefined ? {} : { headers })
-})
-
-/** the0's `sendError` body. */
-const errorResponse = (status: number, message: string, now: number, headers?: Readonly<Record<string, string>>) =>
-  json(status, { status: "error", error: message, duration: 0, timestamp: rfc3339Nano(now) }, headers)
-
-/** The answer to a refused request. */
-const failureResponse = (failure: QueryFailure, now: number): RawResponse => {
-  const answer = answerOf(failure)
-  return errorResponse(answer.status, answer.message, now, answer.headers)
 }
 
 /** Where a query goes once its bot is resolved. */
@@ -255,17 +113,6 @@ export const make = (
     const traced = yield* FiberRef.get(Tracing.exporting)
 
     const observe = requestObserver(metrics)
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-
-    /** The answer to a query the bot (or its Job) answered, `durationNanos` after it was sent. */
-    const outputResponse = (output: QueryOutput, durationNanos: number, nowMillis: number): RawResponse =>
-      json(output.status === "error" ? 500 : 200, {
-        status: output.status,
-        ...("data" in output ? { data: output.data } : {}),
-        ...(output.error === undefined || output.error === "" ? {} : { error: output.error }),
-        duration: durationNanos,
-        timestamp: rfc3339Nano(nowMillis)
-      })
 
     const respondOutput = (output: QueryOutput, startedNanos: bigint) =>
       Effect.map(Clock.currentTimeNanos, (now) =>
@@ -287,8 +134,8 @@ export const make = (
           ? Effect.succeed({ mode: "realtime", endpoint: endpoint.value })
           : Effect.map(BotResolver.resolve(store, botId), (target) => ({ mode: "job", doc: target.doc }))
       }).pipe(
-        Effect.tap((target) => Effect.annotateCurrentSpan("query.mode", target.mode)),
-        Effect.withSpan("query.resolve", { attributes: { "bot.id": botId }, captureStackTrace: false })
+        Effect.tap((target) => Tracing.annotate({ "query.mode": target.mode })),
+        Tracing.span("query.resolve", { attributes: { "bot.id": botId } })
       )
 
     const query = (request: RawRequest, setMode: (mode: QueryMode) => void): Effect.Effect<RawResponse, QueryFailure> =>
@@ -304,7 +151,7 @@ export const make = (
         const missing = missingField(decoded.right)
         if (missing !== undefined) return yield* new InvalidQueryRequest({ message: missing })
         const req = decoded.right
-        yield* Effect.annotateCurrentSpan("bot.id", req.bot_id)
+        yield* Tracing.annotate({ "bot.id": req.bot_id })
         const target = yield* resolve(req.bot_id)
         const started = yield* Clock.currentTimeNanos
         setMode(target.mode)
@@ -352,108 +199,29 @@ export const make = (
         )
         return route === "/query"
           ? answered.pipe(
-              Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
-              Effect.withSpan(`${request.method} /query`, {
+              Effect.tap((response) => Tracing.annotate({ "http.response.status_code": response.status })),
+              Tracing.span(`${request.method} /query`, {
                 kind: "server",
-                attributes: { "http.request.method": request.method, "url.path": path },
-                captureStackTrace: false
+                attributes: { "http.request.method": request.method, "url.path": path }
               })
             )
           : answered
       })
 
-    /** `handle` on a Node request whose body is `body`; the fiber is interrupted when the client hangs up. */
-    const viaHandle = (
-      req: IncomingMessage,
-      res: ServerResponse,
-      body: Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable>
-    ) => {
-      const fiber = runFork(
-        handle({
-          method: req.method ?? "",
-          url: req.url ?? "/",
-          header: (name) => headerValue(req, name),
-          body
-        })
-      )
-      fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) send(res, exit.value)
-      })
-      res.on("close", () => {
-        if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
-      })
-    }
-
-    /** A realtime query to a bot whose Pod is ready, answered with callbacks alone. */
-    const realtime = (
-      res: ServerResponse,
-      endpoint: BotResolver.RealtimeEndpoint,
-      req: QueryRequest,
-      start: number
-    ) => {
-      const started = process.hrtime.bigint()
-      const cancel = RealtimeProxy.run(transport, endpoint, realtimeQuery(req), (output) => {
-        const response = outputResponse(output, Number(process.hrtime.bigint() - started), Date.now())
-        send(res, response)
-        observe("/query", "realtime", response.status, (performance.now() - start) / 1000)
-      })
-      res.on("close", () => {
-        if (!res.writableEnded) cancel()
-      })
-    }
-
-    const listener =
-      (allowed: () => AllowedHosts | undefined): NodeListener =>
-      (req, res) => {
-        const start = performance.now()
-        const hosts = allowed()
-        if (hosts !== undefined) {
-          const problem = hostProblem(hosts, headerValue(req, "host"), headerValue(req, "origin"))
-          if (problem !== undefined)
-            return send(res, failureResponse(new HostRefused({ message: problem }), Date.now()))
-        }
-        const declared = declaredLength(headerValue(req, "content-length"))
-        if (
-          traced ||
-          req.method !== "POST" ||
-          req.url !== "/query" ||
-          !authorized(headerValue(req, "authorization")) ||
-          (declared !== undefined && declared > settings.maxBodyBytes)
-        )
-          return viaHandle(req, res, nodeBody(req, settings.maxBodyBytes, true))
-        readNodeBody(req, settings.maxBodyBytes, true, (body) => {
-          // a fault here goes to `handle` with the body, which answers 500 and logs it
-          try {
-            if (Either.isRight(body)) {
-              const decoded = decodeQueryRequest(body.right)
-              if (Either.isRight(decoded) && missingField(decoded.right) === undefined) {
-                const endpoint = BotResolver.realtimeEndpoint(botPods, decoded.right.bot_id)
-                if (Option.isSome(endpoint)) return realtime(res, endpoint.value, decoded.right, start)
-              }
-            }
-          } catch {}
-          viaHandle(req, res, body)
-        })
-      }
+    const listener = NodeListener.make({
+      settings,
+      botPods,
+      transport,
+      effectOnly: traced,
+      authorized,
+      handle,
+      realtimeQuery,
+      observe,
+      runtime: yield* Effect.runtime<never>()
+    })
 
     return { handle, listener, jobsInFlight: slots.inFlight }
   })
-
-const headerValue = (req: IncomingMessage, name: string): string | undefined => {
-  const value = req.headers[name]
-  return Array.isArray(value) ? value.join(", ") : value
-}
-
-/** Writes the response, unless the client is gone. */
-const send = (res: ServerResponse, response: RawResponse): void => {
-  if (res.writableEnded || res.destroyed) return
-  res.writeHead(response.status, {
-    "content-type": response.contentType,
-    "content-length": Buffer.byteLength(response.body),
-    ...response.headers
-  })
-  res.end(response.body)
-}
 
 /** A Node HTTP server whose timeouts agree with the query settings. */
 const nodeServer = (settings: QuerySettings): Server => {

@@ -9,6 +9,7 @@
  */
 import { Duration, Effect } from "effect"
 import type { JsonObject } from "../../domain/Bot.ts"
+import * as Tracing from "../Tracing.ts"
 import type { RealtimeEndpoint } from "./BotResolver.ts"
 import { failed, parseQueryOutput, type QueryOutput } from "./QueryOutput.ts"
 import type { Outcome, RealtimeTransport } from "./RealtimeTransport.ts"
@@ -110,10 +111,9 @@ export const query = (
     const cancel = run(transport, endpoint, request, (output) => resume(Effect.succeed(output)))
     return Effect.sync(cancel)
   }).pipe(
-    Effect.tap((output) => Effect.annotateCurrentSpan("query.status", output.status)),
-    Effect.withSpan("query.realtime", {
+    Effect.tap((output) => Tracing.annotate({ "query.status": output.status })),
+    Tracing.span("query.realtime", {
       kind: "client",
-      attributes: { "k8s.pod.name": endpoint.podName, "server.address": endpoint.ip, "server.port": endpoint.port },
-      captureStackTrace: false
+      attributes: { "k8s.pod.name": endpoint.podName, "server.address": endpoint.ip, "server.port": endpoint.port }
     })
   )
