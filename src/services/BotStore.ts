@@ -38,8 +38,6 @@ export interface DocumentCollection<A extends { readonly id: string }> {
    * For callers that have just read that no document with this id exists: it does not look for one under another key.
    */
   readonly insertNew: (document: A & Record<string, unknown>) => Effect.Effect<boolean, BotStoreError>
-  /** Inserts the document unless one with its id exists; true when inserted. */
-  readonly insertIfAbsent: (document: A) => Effect.Effect<boolean, BotStoreError>
   /** Sets `fields` on the document with `id`, inserting `{id, ...fields}` when there is none. */
   readonly upsert: (id: string, fields: Omit<Partial<A>, "id">) => Effect.Effect<UpsertOutcome, BotStoreError>
   /** The stored document with this id as it is (no decoding), without `_id`. */

@@ -6,7 +6,7 @@
 import { describe, expect, layer as withLayer } from "@effect/vitest"
 import { Chunk, Effect, Either, type Layer, Option, Stream } from "effect"
 import type { Bot } from "../../src/domain/Bot.ts"
-import { BotStore, ingestField } from "../../src/services/BotStore.ts"
+import { BotStore, type DocumentCollection, ingestField } from "../../src/services/BotStore.ts"
 import { uniqueSuffix } from "./Eventually.ts"
 
 export type InsertRaw<R> = (
@@ -28,6 +28,12 @@ const bot = (id: string, config: Record<string, unknown> = {}): Bot => ({
     }
   }
 })
+
+/** Writes a document through the store's own upsert: its fields, keyed by its id. */
+const put = <A extends { readonly id: string }>(collection: DocumentCollection<A>, document: A) => {
+  const { id, ...fields } = document
+  return collection.upsert(id, fields)
+}
 
 export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | R, unknown>, insertRaw: InsertRaw<R>) =>
   describe(`BotStore contract: ${name}`, () => {
@@ -54,7 +60,7 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
             zero: { enabled: 0 },
             null: { enabled: null }
           }
-          for (const [k, config] of Object.entries(cases)) yield* store.bots.insertIfAbsent(bot(`${run}-${k}`, config))
+          for (const [k, config] of Object.entries(cases)) yield* put(store.bots, bot(`${run}-${k}`, config))
           yield* insertRaw("bots", { ...bot(`${run}-toplevel`), enabled: false })
           expect(yield* enabledIds(run)).toEqual(
             ["absent", "null", "string", "toplevel", "true", "zero"].map((k) => `${run}-${k}`)
@@ -66,7 +72,7 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         Effect.gen(function* () {
           const store = yield* BotStore
           const run = uniqueSuffix()
-          yield* store.bots.insertIfAbsent(bot(`${run}-good`))
+          yield* put(store.bots, bot(`${run}-good`))
           yield* insertRaw("bots", { id: `${run}-bad`, config: { a: 1 }, custom: { version: 7 } })
           expect(yield* enabledIds(run)).toEqual([`bad:${run}-bad:custom.version`, `${run}-good`])
           const got = yield* Effect.either(store.bots.get(`${run}-bad`))
@@ -166,8 +172,8 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         Effect.gen(function* () {
           const store = yield* BotStore
           const run = uniqueSuffix()
-          yield* store.bots.insertIfAbsent(bot(`${run}-on`))
-          yield* store.bots.insertIfAbsent(bot(`${run}-off`, { enabled: false }))
+          yield* put(store.bots, bot(`${run}-on`))
+          yield* put(store.bots, bot(`${run}-off`, { enabled: false }))
           yield* insertRaw("bots", { id: `${run}-bad`, config: { a: 1 }, custom: { version: 7 } })
           yield* insertRaw("bots", { id: 42, config: {} })
           yield* insertRaw("schedules", { id: `${run}-sched`, config: { schedule: "* * * * *" } })
@@ -190,12 +196,11 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         })
       )
 
-      it.effect("insertIfAbsent never overwrites; upsert inserts then updates; remove deletes once", () =>
+      it.effect("upsert inserts, then sets only the fields given (or nothing); remove deletes once", () =>
         Effect.gen(function* () {
           const store = yield* BotStore
           const id = `${uniqueSuffix()}-w`
-          expect(yield* store.bots.insertIfAbsent(bot(id, { v: 1 }))).toBe(true)
-          expect(yield* store.bots.insertIfAbsent(bot(id, { v: 2 }))).toBe(false)
+          expect(yield* put(store.bots, bot(id, { v: 1 }))).toBe("inserted")
           expect(Option.getOrThrow(yield* store.bots.get(id)).config?.v).toBe(1)
           expect(yield* store.bots.upsert(id, { config: { v: 3 } })).toBe("updated")
           const updated = Option.getOrThrow(yield* store.bots.get(id))
@@ -216,7 +221,7 @@ export const botStoreContract = <R>(name: string, layer: Layer.Layer<BotStore | 
         Effect.gen(function* () {
           const store = yield* BotStore
           const run = uniqueSuffix()
-          yield* store.schedules.insertIfAbsent({
+          yield* put(store.schedules, {
             ...bot(`${run}-s`, { schedule: "0 9 * * *" }),
             next_execution_time: 1_700_000_000
           })

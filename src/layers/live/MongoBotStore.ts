@@ -177,13 +177,6 @@ const makeCollection = <A extends { readonly id: string }>(
             found === null ? Effect.succeedNone : Effect.map(decode(withoutId(found)), Option.some)
           )
         ),
-      insertIfAbsent: (document) =>
-        retryTransient(
-          target,
-          attempt(target, "updateOne", () =>
-            documents.updateOne(byId(document.id), { $setOnInsert: { ...document } }, { upsert: true })
-          )
-        ).pipe(Effect.map((result) => result.upsertedCount > 0)),
       upsert: (id, fields) => {
         const set = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
         const update = Object.keys(set).length === 0 ? { $setOnInsert: { id } } : { $set: set, $setOnInsert: { id } }

@@ -99,12 +99,6 @@ export const make = Effect.sync(() => {
         const found = documents[name][indexOf(name, id)]
         return found === undefined ? Effect.succeedNone : Effect.map(decode(withoutIngestRecord(found)), Option.some)
       }),
-    insertIfAbsent: (document) =>
-      Effect.map(check("insertOne", name), () => {
-        if (indexOf(name, document.id) >= 0) return false
-        documents[name].push(structuredClone(document) as Raw)
-        return true
-      }),
     upsert: (id, fields) =>
       Effect.map(check("updateOne", name), (): UpsertOutcome => {
         const index = indexOf(name, id)

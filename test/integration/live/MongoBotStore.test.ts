@@ -101,7 +101,7 @@ describe("MongoBotStore (FerretDB testbed)", () => {
           expect(kept.map((d) => [d._id instanceof ObjectId, d.config, d.extra])).toEqual([[true, { v: 2 }, 1]])
           // ours carry their id as _id, whichever write inserted them
           yield* store.bots.upsert(`${run}-ours`, { config: { v: 1 } })
-          yield* store.bots.insertIfAbsent(botDocument(`${run}-also`))
+          yield* store.bots.insertNew(botDocument(`${run}-also`))
           const ours = yield* Effect.tryPromise(() =>
             bots.find({ id: { $in: [`${run}-ours`, `${run}-also`] } }).toArray()
           )
@@ -126,7 +126,7 @@ describe("MongoBotStore (FerretDB testbed)", () => {
       // A second store with the default timeouts, to show how soon an outage is reported in production.
       const defaults = Context.get(yield* Layer.build(MongoBotStore.layer({ uri: env.MONGO_URI })), BotStore)
       const id = `${uniqueSuffix()}-outage`
-      yield* store.bots.insertIfAbsent({ id, config: { name: "outage" } })
+      yield* store.bots.upsert(id, { config: { name: "outage" } })
       expect((yield* idsOf(store.bots.listEnabled)).has(id)).toBe(true)
 
       const down = yield* whileMongoStopped(
@@ -161,7 +161,7 @@ describe("MongoBotStore (FerretDB testbed)", () => {
     Effect.gen(function* () {
       const store = yield* BotStore
       const id = `${uniqueSuffix()}-bridged`
-      yield* store.bots.insertIfAbsent({ id, config: { name: "before" } })
+      yield* store.bots.upsert(id, { config: { name: "before" } })
       const [ids, outcome] = yield* whileMongoStopped(
         Effect.gen(function* () {
           const list = yield* Effect.fork(idsOf(store.bots.listEnabled))
@@ -182,7 +182,7 @@ describe("MongoBotStore (FerretDB testbed)", () => {
     Effect.gen(function* () {
       const run = uniqueSuffix()
       const store = yield* BotStore
-      for (let i = 0; i < 20; i++) yield* store.bots.insertIfAbsent({ id: `${run}-${i}` })
+      for (let i = 0; i < 20; i++) yield* store.bots.upsert(`${run}-${i}`, {})
       let seen = 0
       const result = yield* store.bots.listEnabled.pipe(
         Stream.runForEach(() =>

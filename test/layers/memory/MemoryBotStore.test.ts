@@ -14,7 +14,7 @@ describe("MemoryBotStore faults", () => {
     Effect.gen(function* () {
       const store = yield* BotStore
       const control = yield* MemoryBotStore
-      yield* store.bots.insertIfAbsent({ id: "a" })
+      yield* store.bots.upsert("a", {})
       yield* control.setDown(true)
       const down = yield* Effect.either(Stream.runCollect(store.bots.listEnabled))
       expect(Either.isLeft(down) && down.left._tag).toBe("BotStoreError")
@@ -27,7 +27,7 @@ describe("MemoryBotStore faults", () => {
     Effect.gen(function* () {
       const store = yield* BotStore
       const control = yield* MemoryBotStore
-      for (const id of ["a", "b", "c"]) yield* store.bots.insertIfAbsent({ id })
+      for (const id of ["a", "b", "c"]) yield* store.bots.upsert(id, {})
       yield* control.failListAfter(2)
       const seen: Array<string> = []
       const result = yield* store.bots.listEnabled.pipe(

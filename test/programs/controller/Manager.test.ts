@@ -11,7 +11,7 @@ import { Metrics } from "../../../src/programs/Metrics.ts"
 import { BotStore } from "../../../src/services/BotStore.ts"
 import { EventBus } from "../../../src/services/EventBus.ts"
 import { KubeApi } from "../../../src/services/KubeApi.ts"
-import { bot, cronJobs, ns, podNames, pods, settings, settle, world } from "./ControllerEnv.ts"
+import { bot, cronJobs, ns, podNames, pods, putBot, settings, settle, world } from "./ControllerEnv.ts"
 
 const env = Layer.merge(world(), MemoryEventBus.layerWithControl)
 
@@ -178,7 +178,7 @@ describe("Manager", () => {
         yield* publish(Subject.botUpdated, payload("old", { risk: 9 }))
         yield* publish(Subject.botCreated, payload("removed"))
         yield* publish(Subject.botDeleted, new TextEncoder().encode(JSON.stringify({ id: "removed", config: {} })))
-        yield* store.bots.insertIfAbsent({ ...bot("old", { risk: 9 }), config: { ...bot("old").config, risk: 9 } })
+        yield* putBot(bot("old", { risk: 9 }))
         const manager = yield* Manager.make(withIdentity("m1"))
         yield* settle
         expect(yield* manager.ready).toBe(true)

@@ -33,7 +33,7 @@ const keys = (bucket: string) =>
 const artifacts = (id: string) =>
   Effect.all([put(buckets.logs, `logs/${id}/20261130.log`), put(buckets.state, stateKey(id))])
 const bots = (...ids: ReadonlyArray<string>) =>
-  Effect.flatMap(BotStore, (s) => Effect.forEach(ids, (id) => s.bots.insertIfAbsent({ id })))
+  Effect.flatMap(BotStore, (s) => Effect.forEach(ids, (id) => s.bots.upsert(id, {})))
 const setup = Effect.flatMap(ObjectStore, (s) => Effect.forEach(Object.values(buckets), s.ensureBucket))
 
 describe("gc sweep", () => {
@@ -42,8 +42,8 @@ describe("gc sweep", () => {
       yield* setup
       const store = yield* BotStore
       yield* bots("live")
-      yield* store.bots.insertIfAbsent({ id: "off", config: { enabled: false } })
-      yield* store.schedules.insertIfAbsent({ id: "sched" })
+      yield* store.bots.upsert("off", { config: { enabled: false } })
+      yield* store.schedules.upsert("sched", {})
       for (const id of ["live", "off", "sched", "gone"]) yield* artifacts(id)
       yield* put(buckets.logs, "logs/gone/20261129.log")
       const report = yield* sweep(settings)

@@ -334,7 +334,7 @@ describe("ordered ingest", () => {
   it.effect("a created event never overwrites an existing document", () =>
     Effect.gen(function* () {
       const store = yield* BotStore
-      yield* store.bots.insertIfAbsent({ id: "bot-0", config: { v: 0 } })
+      yield* store.bots.upsert("bot-0", { config: { v: 0 } })
       const [created] = publishedFrom([{ target: "bot", bot: 0, kind: "created", withCustom: true, cron: 0 }]) as [
         Published
       ]
