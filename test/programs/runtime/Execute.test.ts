@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Logger, Schedule } from "effect"
 import { execute } from "../../../src/programs/runtime/Execute.ts"
 import type { ObjectStoreService } from "../../../src/services/ObjectStore.ts"
 import { fixtureDir, type Sandbox, sandbox, settingsFor } from "./support/Sandbox.ts"
@@ -167,7 +167,17 @@ describe("execute: bot mode", () => {
       yield* store.ensureBucket("bot-state")
       yield* store.put("bot-state", "broken-bot/state.tar.gz", bytes("kept"))
       const broken = yield* sandbox
-      expect(yield* run(store, broken, { ...nodeEnv({}), BOT_ID: "broken-bot", CODE_FILE: "user/broken/1" })).toBe(1)
+      const logged: Array<unknown> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => logged.push(...(Array.isArray(message) ? message : [message])))
+      )
+      expect(
+        yield* run(store, broken, { ...nodeEnv({}), BOT_ID: "broken-bot", CODE_FILE: "user/broken/1" }).pipe(
+          Effect.provide(capture)
+        )
+      ).toBe(1)
+      expect(logged.filter((line) => String(line).startsWith("Failed to download code: "))).toHaveLength(1)
       expect(existsSync(path.join(broken.logsPath, "bot.log"))).toBe(false)
       expect(text(yield* store.get("bot-state", "broken-bot/state.tar.gz"))).toBe("kept")
 
