@@ -6,7 +6,7 @@
  * only to the containers that hold its credentials.
  */
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import type { Container, EnvVar } from "../../domain/Kube.ts"
 import { botQueryPort } from "../../domain/Query.ts"
 import { type KubeletNode, nodeName, podIP } from "./KubeletNode.ts"
@@ -35,15 +35,19 @@ const objectStoreVariables: ReadonlyArray<string> = ["THE0_OBJECT_STORE_DIR"]
 export const holdsObjectStore = (container: Container): boolean =>
   (container.env ?? []).some((variable) => variable.name === "MINIO_ACCESS_KEY")
 
+/** A variable the container cannot be given (the kubelet's `CreateContainerConfigError`); the message says which. */
+export class ContainerConfigError extends Data.TaggedError("ContainerConfigError")<{ readonly message: string }> {}
+
 /** The env of one container: the node's, the spec's (resolved, paths rewritten), the mapped ports. */
 export const resolveEnv = (
   node: KubeletNode,
   run: PodRun,
   container: Container,
   rewrite: (value: string) => string
-): Effect.Effect<Record<string, string>, string> =>
+): Effect.Effect<Record<string, string>, ContainerConfigError> =>
   Effect.gen(function* () {
     const env: Record<string, string> = {}
+    // a dev container inherits these from this process, as a container inherits its image's environment
     for (const name of node.options.inheritEnv ?? defaultInherit) {
       const value = process.env[name]
       if (value !== undefined) env[name] = value
@@ -68,7 +72,11 @@ export const resolveEnv = (
   })
 
 /** One variable's value; a missing Secret or key (not optional) fails with a message saying which. */
-const envValue = (node: KubeletNode, run: PodRun, variable: EnvVar): Effect.Effect<string | undefined, string> =>
+const envValue = (
+  node: KubeletNode,
+  run: PodRun,
+  variable: EnvVar
+): Effect.Effect<string | undefined, ContainerConfigError> =>
   Effect.gen(function* () {
     if (variable.value !== undefined) return variable.value
     const secretRef = variable.valueFrom?.secretKeyRef
@@ -79,9 +87,9 @@ const envValue = (node: KubeletNode, run: PodRun, variable: EnvVar): Effect.Effe
       const encoded = secret?.data?.[secretRef.key]
       if (encoded !== undefined) return Buffer.from(encoded, "base64").toString("utf8")
       if (secretRef.optional === true) return undefined
-      return yield* Effect.fail(
-        `secret ${JSON.stringify(secretRef.name)} ${secret === undefined ? "not found" : `has no key ${JSON.stringify(secretRef.key)}`}`
-      )
+      return yield* new ContainerConfigError({
+        message: `secret ${JSON.stringify(secretRef.name)} ${secret === undefined ? "not found" : `has no key ${JSON.stringify(secretRef.key)}`}`
+      })
     }
     const field = variable.valueFrom?.fieldRef?.fieldPath
     if (field === "metadata.name") return run.name

@@ -94,7 +94,7 @@ const runContainer = (
     while (!(yield* Deferred.isDone(stop))) {
       const env = yield* Effect.either(resolveEnv(node, run, container, rewrite))
       if (env._tag === "Left") {
-        state.state = { waiting: { reason: "CreateContainerConfigError", message: env.left } }
+        state.state = { waiting: { reason: "CreateContainerConfigError", message: env.left.message } }
         yield* publish(node, run)
         yield* Deferred.await(stop).pipe(Effect.timeout("1 second"), Effect.ignore)
         continue
