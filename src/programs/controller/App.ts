@@ -2,11 +2,12 @@
  * The controller process's composition: the controller manager (Bot and Schedule controllers, event ingest, leader
  * election), the health and metrics server and the QueryServer, on whatever backends are provided. `the0-runtime
  * controller` runs it on the live backends, `the0-runtime dev` on the embedded ones; the entries choose which.
- * Traces are exported when the environment asks for them (Tracing.ts), from everything the process runs.
+ * Traces are exported when the environment asks for them (Tracing.ts), from everything the process runs but the
+ * health server (probes and scrapes).
  */
 
 import { createServer } from "node:http"
-import { HttpServer } from "@effect/platform"
+import { HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import type { BotStore } from "../../services/BotStore.ts"
@@ -41,6 +42,8 @@ export const layer = (app: AppSettings) => {
   const health = Layer.unwrapEffect(
     Effect.map(ManagerInstance, (m) =>
       HttpServer.serve(HealthServer.router(m.ready)).pipe(
+        // probes and scrapes are not worth a trace each
+        HttpMiddleware.withTracerDisabledWhen(() => true),
         Layer.provide(
           NodeHttpServer.layer(createServer, {
             port: app.healthPort,

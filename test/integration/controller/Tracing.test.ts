@@ -25,7 +25,7 @@ import {
 
 describe("controller traces on the testbed", () => {
   it.live(
-    "a the0.bot.created event is one trace: ingest.event, ingest.apply, reconcile, kube.create of its Pod",
+    "a the0.bot.created event is one trace: ingest.event, ingest.apply, reconcile, kube.create of its Pod; probes are not traced",
     () =>
       Effect.gen(function* () {
         yield* Effect.andThen(clearStore, dropEventsStream)
@@ -63,6 +63,8 @@ describe("controller traces on the testbed", () => {
           ),
           20_000
         )
+        const probe = yield* Effect.promise(() => fetch("http://127.0.0.1:18691/healthz"))
+        expect(probe.status).toBe(200)
         // the spans still buffered are sent at shutdown
         yield* Scope.close(scope, Exit.void)
 
@@ -82,6 +84,8 @@ describe("controller traces on the testbed", () => {
         expect(reconcile.attributes.key).toBe("traced-1")
         const create = theSpan(sink.spans, "kube.create", (s) => s.traceId === event.traceId)
         expect(create.parentSpanId).toBe(reconcile.spanId)
+        // the health server's probes and scrapes are not traced
+        expect(sink.spans.filter((s) => s.name.startsWith("http.server"))).toEqual([])
         expect(create.attributes).toEqual({ "k8s.kind": "Pod", "k8s.namespace": namespace, "k8s.name": "bot-traced-1" })
       }).pipe(Effect.scoped),
     60_000
