@@ -23,7 +23,7 @@ import { byLabel, documents, type Section, section } from "./Section.ts"
  */
 export type BotState = PodState | "no-pod" | "invalid" | "orphaned"
 
-export const botStates: ReadonlyArray<BotState> = [
+const botStates: ReadonlyArray<BotState> = [
   "running",
   "starting",
   "failing",

@@ -21,7 +21,7 @@ import { byLabel, documents, type Section, section } from "./Section.ts"
  */
 export type ScheduleState = "scheduled" | "failing" | "suspended" | "no-cronjob" | "invalid" | "orphaned"
 
-export const scheduleStates: ReadonlyArray<ScheduleState> = [
+const scheduleStates: ReadonlyArray<ScheduleState> = [
   "scheduled",
   "failing",
   "suspended",
