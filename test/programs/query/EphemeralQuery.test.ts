@@ -234,6 +234,7 @@ describe("ephemeral query Jobs", () => {
       expect(server.jobsInFlight()).toBe(2)
       const third = yield* post(queryBody("sched-8"))
       expect(third.status).toBe(429)
+      expect(third.header("retry-after")).toBe("1")
       expect(third.json.error).toBe(
         "too many queries in flight: 2 ephemeral query Jobs are already running on this replica; retry later"
       )

@@ -94,6 +94,7 @@ export interface Answer {
   readonly contentType: string | null
   readonly text: string
   readonly json: Record<string, unknown>
+  readonly header: (name: string) => string | null
 }
 
 const fetchAnswer = (url: string, init?: RequestInit): Effect.Effect<Answer> =>
@@ -107,7 +108,13 @@ const fetchAnswer = (url: string, init?: RequestInit): Effect.Effect<Answer> =>
     } catch {
       json = {}
     }
-    return { status: response.status, contentType: response.headers.get("content-type"), text, json }
+    return {
+      status: response.status,
+      contentType: response.headers.get("content-type"),
+      text,
+      json,
+      header: (name: string) => response.headers.get(name)
+    }
   })
 
 /** Builds the QueryServer over the world and serves its Node listener on a loopback port for the scope. */

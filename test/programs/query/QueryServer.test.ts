@@ -474,6 +474,7 @@ describe("limits, auth and metrics", () => {
       const declared = yield* post(big)
       expect(declared.status).toBe(413)
       expect(declared.json.error).toBe("request body too large: the limit is 64 bytes")
+      expect(declared.header("connection")).toBe("close")
       const chunks = new TextEncoder().encode(big)
       const streamed = yield* post(chunks, {
         body: new ReadableStream({
@@ -495,6 +496,7 @@ describe("limits, auth and metrics", () => {
       const anonymous = yield* post(JSON.stringify({ bot_id: "x", query_path: "/p" }))
       expect(anonymous.status).toBe(401)
       expect(anonymous.json.error).toBe("unauthorized: a valid bearer token is required")
+      expect(anonymous.header("www-authenticate")).toBe('Bearer realm="the0-query"')
       const wrong = yield* post(JSON.stringify({ bot_id: "x", query_path: "/p" }), {
         headers: { authorization: "Bearer nope" }
       })
