@@ -6,7 +6,7 @@
  * read or a notification until it is sent, and is otherwise built again from the stored document when a plan needs
  * to send it (`reread`).
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { type Bot, isEnabled } from "../../domain/Bot.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
@@ -62,7 +62,7 @@ export interface DesiredCache<K extends "Pod" | "CronJob"> {
   readonly invalid: () => ReadonlyArray<string>
 }
 
-const digestOf = (json: string) => createHash("sha1").update(json, "utf8").digest("base64")
+const digestOf = (json: string) => hash("sha1", json, "base64")
 
 export const make = <K extends "Pod" | "CronJob", D extends Bot>(
   spec: OwnedKind<K, D>,
@@ -108,8 +108,10 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     absences.delete(document.id)
     const digest = digestOf(JSON.stringify(document))
     const cached = entries.get(document.id)
-    const entry = cached?.digest === digest ? cached : built(document, digest)
-    return { desired: withoutObject(entry.desired), digest }
+    if (cached?.digest !== digest) return { desired: withoutObject(built(document, digest).desired), digest }
+    return cached.desired._tag === "Present" && cached.desired.object !== undefined
+      ? { desired: withoutObject(cached.desired), digest }
+      : cached
   }
 
   const reread = (id: string) =>
