@@ -67,9 +67,11 @@ describe("the0's command-line shapes", () => {
     expect(output).not.toContain("Received unknown argument")
     expect(chart.stderr).toContain("ERROR: MinIO credentials (MINIO_ACCESS_KEY, MINIO_SECRET_KEY) are required")
     expect(chart.code).toBe(1)
-    // settings the controller cannot run with: the message on stderr, exit 1, before any backend is reached
+  }, 60_000)
+
+  it("the controller's settings it cannot run with: the message on stderr, exit 1, before any backend is reached", async () => {
     const invalid = await run(["controller", "--mongo-uri=mongodb://127.0.0.1:1", "--workers=0"], {
-      ...noCredentials,
+      ...process.env,
       MINIO_ACCESS_KEY: "a",
       MINIO_SECRET_KEY: "s"
     })
