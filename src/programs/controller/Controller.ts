@@ -3,7 +3,8 @@
  * reconcile (read desired → read observed → plan → act), and the periodic full resync
  * (docs/architecture.md, "Reconcile"). The informer runs on every replica; workers and resync only while `run` is
  * running (leader). What each key should run is the DesiredCache's; the rails are the RollBudget and the
- * MassDeleteGuard; what is told of each action (Events, metrics, logs) is the ActionReports'.
+ * MassDeleteGuard; what is told of each action (Events, metrics, logs) is the ActionReports'; the migration from the0's
+ * objects is counted by the MigrationProgress.
  */
 
 import { Duration, Effect, Option, Schedule, type Scope } from "effect"
@@ -20,8 +21,9 @@ import * as DesiredCache from "./DesiredCache.ts"
 import * as EventRecorder from "./EventRecorder.ts"
 import * as Informer from "./Informer.ts"
 import * as MassDeleteGuard from "./MassDeleteGuard.ts"
+import * as MigrationProgress from "./MigrationProgress.ts"
 import type { OwnedKind } from "./OwnedKinds.ts"
-import { type Action, type Desired, madeByThe0, plan } from "./Plan.ts"
+import { type Action, type Desired, plan } from "./Plan.ts"
 import * as RollBudget from "./RollBudget.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
@@ -105,14 +107,10 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       }
     )
 
-    /** Names of live objects made by the0's controller (no document hash), replaced or updated once each. */
-    const awaitingMigration = new Set<string>()
-    const track = (object: O, gone: boolean) => {
-      if (!gone && object.metadata.deletionTimestamp === undefined && madeByThe0(object))
-        awaitingMigration.add(object.metadata.name)
-      else awaitingMigration.delete(object.metadata.name)
-      metrics.objectsAwaitingMigration.set({ controller: name }, awaitingMigration.size)
-    }
+    const migration = MigrationProgress.make(
+      { kind: spec.kind, onChange: spec.onChange, rollLimit: settings.rollLimit },
+      (left) => metrics.objectsAwaitingMigration.set({ controller: name }, left)
+    )
 
     const informer = yield* Informer.make(
       spec.kind,
@@ -125,7 +123,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       },
       {
         event: (type, object) => {
-          track(object, type === "DELETED")
+          migration.track(object, type === "DELETED")
           const id = object.metadata.labels?.[spec.idLabel]
           return id === undefined ? Effect.void : queue.add(id)
         },
@@ -139,7 +137,6 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       o.metadata.deletionTimestamp === undefined && (o.kind !== "Pod" || o.status?.phase === "Running")
 
     let firstResyncDone = false
-    let migrating = false
 
     const planFor = (id: string, desired: Desired<O>) =>
       plan({
@@ -175,7 +172,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
             Effect.tap((updated) => {
               informer.observeWrite(updated as O)
               // the cache skips the watch event of our own write: a CronJob made by the0 is migrated here
-              track(informer.get(updated.metadata.name) ?? (updated as O), false)
+              migration.track(informer.get(updated.metadata.name) ?? (updated as O), false)
               return reports.updated(id, updated as O)
             }),
             Effect.asVoid
@@ -228,20 +225,6 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         if (!actions.some((a) => a._tag === "Delete" || a._tag === "Wait")) cache.settled(id, desired)
       }).pipe(Effect.annotateLogs({ controller: name, key: id }))
 
-    /** Where the migration from the0's objects stands: at start, then at every resync until it is done. */
-    const reportMigration = Effect.suspend(() => {
-      const left = awaitingMigration.size
-      const wasMigrating = migrating
-      migrating = left > 0
-      if (left > 0)
-        return Effect.logInfo(
-          spec.onChange === "recreate"
-            ? `migrating ${left} ${spec.kind}s made by the0, ${settings.rollLimit} at a time`
-            : `updating ${left} ${spec.kind}s made by the0 in place`
-        )
-      return wasMigrating ? Effect.logInfo(`every ${spec.kind} made by the0 has been migrated`) : Effect.void
-    })
-
     /**
      * Whether a resync queues the key. It plans only to choose (the worker plans again with what it observes then):
      * a key whose plan does something, or waits for a roll slot (so that it is queued again when one frees), or
@@ -260,7 +243,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       reports.prune(keep)
       budget.prune(keep)
       firstResyncDone = true
-      yield* reportMigration
+      yield* migration.report
       let invalid = 0
       let desiredCount = 0
       for (const [id, { desired }] of listing.entries) {
@@ -289,7 +272,7 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       run: Effect.gen(function* () {
         reports.leading()
         yield* informer.synced
-        yield* Effect.annotateLogs(reportMigration, { controller: name })
+        yield* Effect.annotateLogs(migration.report, { controller: name })
         yield* queue.run((id) => Effect.as(reconcile(id), Option.none()))
         yield* Effect.forkScoped(Effect.repeat(resync, Schedule.spaced(Duration.decode(settings.resyncInterval))))
       }),
