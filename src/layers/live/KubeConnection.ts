@@ -102,6 +102,7 @@ export const make = (target: KubeTarget, namespaceOverride?: string): KubeConnec
             }
           )
           req.on("socket", (socket) => socket.setKeepAlive(true, keepAliveMillis))
+          // Node's `destroy` takes an Error: it rejects below and becomes a KubeTransportError where this is wrapped
           req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMillis} ms`)))
           req.on("error", reject)
           req.end(body)

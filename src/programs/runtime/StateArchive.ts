@@ -66,6 +66,7 @@ export const walkState = (root: string): Effect.Effect<ReadonlyArray<StateEntry>
           }
         }
       }
+      // a missing root is no state; any other failure rejects into this `tryPromise`'s StateArchiveError
       try {
         await visit(root, "")
       } catch (error) {
