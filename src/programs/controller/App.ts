@@ -17,6 +17,7 @@ import type { ObjectStore } from "../../services/ObjectStore.ts"
 import * as HealthServer from "../HealthServer.ts"
 import { everyInterface, listenHost } from "../ListenAddress.ts"
 import { Metrics } from "../Metrics.ts"
+import type { PortOf } from "../query/BotResolver.ts"
 import * as QueryServer from "../query/QueryServer.ts"
 import type { QuerySettings } from "../query/QuerySettings.ts"
 import * as Tracing from "../Tracing.ts"
@@ -32,6 +33,8 @@ export interface AppSettings {
   readonly healthPort: number
   /** Interface of the health server; every interface when absent (`dev` gives its `--host`). */
   readonly healthHost?: string
+  /** Where a bot Pod's query port is reached; the port itself when absent (`dev` gives its port map). */
+  readonly portOf?: PortOf
 }
 
 class ManagerInstance extends Context.Tag("the0/ManagerInstance")<ManagerInstance, Manager.Manager>() {}
@@ -58,7 +61,8 @@ export const layer = (app: AppSettings) => {
       QueryServer.layer({
         settings: app.query,
         botPods: m.bots.informer,
-        reportingInstance: app.settings.leaderElection.identity
+        reportingInstance: app.settings.leaderElection.identity,
+        ...(app.portOf === undefined ? {} : { portOf: app.portOf })
       })
     )
   )

@@ -13,7 +13,7 @@ import { cronExpression } from "../../domain/Bot.ts"
 import { encodeBotEvent, Subject } from "../../domain/BotEvent.ts"
 import { Bucket, logPrefix } from "../../domain/Buckets.ts"
 import type { Pod } from "../../domain/Kube.ts"
-import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
+import { Label, ManagedBy } from "../../domain/Labels.ts"
 import { botQueryPort } from "../../domain/Query.ts"
 import { EventBus } from "../../services/EventBus.ts"
 import { KubeApi } from "../../services/KubeApi.ts"
@@ -24,6 +24,7 @@ import { kubernetesSchedule, nextExecutionTime } from "../manifests/Cron.ts"
 import type { ManifestSettings } from "../manifests/ManifestSettings.ts"
 import { labelValue } from "../manifests/PodParts.ts"
 import { type BundleError, readManifest } from "./Bundle.ts"
+import { mappedHostPort } from "./HostPorts.ts"
 import type { BotRecord, Registry, RegistryError } from "./Registry.ts"
 
 /**
@@ -297,7 +298,7 @@ export const view = (ctx: AdminContext, record: BotRecord) =>
       const failed = unbuildable === undefined ? {} : { state: "failed", reason: unbuildable }
       if (pod === undefined)
         return { ...base, state: enabled ? "pending" : "stopped", restarts: 0, ...failed } satisfies BotView
-      const port = pod.metadata.annotations?.[devHostPortAnnotation(botQueryPort)]
+      const port = mappedHostPort(pod, botQueryPort)
       return {
         ...base,
         ...(enabled || pod.metadata.deletionTimestamp !== undefined ? podState(pod) : { state: "stopped" }),

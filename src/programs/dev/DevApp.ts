@@ -18,6 +18,7 @@ import * as Admin from "./Admin.ts"
 import * as AdminServer from "./AdminServer.ts"
 import * as AdminToken from "./AdminToken.ts"
 import { loadBundle } from "./Bundle.ts"
+import { hostPortOf } from "./HostPorts.ts"
 import * as Registry from "./Registry.ts"
 
 export interface DevSettings {
@@ -85,7 +86,8 @@ export const layer = (settings: DevSettings, backends: App.Backends) => {
       manifest: controller.manifest
     },
     healthPort: settings.healthPort,
-    healthHost: settings.host
+    healthHost: settings.host,
+    portOf: hostPortOf
   })
   const admin = Layer.unwrapEffect(
     Effect.gen(function* () {

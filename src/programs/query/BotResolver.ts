@@ -7,7 +7,7 @@ import { Data, Effect, Option } from "effect"
 import { type Bot, type BotSchedule, isEnabled } from "../../domain/Bot.ts"
 import type { DocumentDecodeError } from "../../domain/DocumentDecodeError.ts"
 import type { Pod } from "../../domain/Kube.ts"
-import { devHostPortAnnotation, Label, ManagedBy } from "../../domain/Labels.ts"
+import { Label, ManagedBy } from "../../domain/Labels.ts"
 import { botQueryPort } from "../../domain/Query.ts"
 import type { BotStoreError, BotStoreService } from "../../services/BotStore.ts"
 import type { Informer } from "../controller/Informer.ts"
@@ -78,19 +78,29 @@ export interface RealtimeEndpoint {
   readonly port: number
 }
 
+/**
+ * The port on the Pod's IP where a container port is reached. On a cluster that is the port itself; `dev` runs
+ * every Pod on one machine and maps each Pod's ports to ports of their own, so it gives its own.
+ */
+export type PortOf = (pod: Pod, containerPort: number) => number
+
+export const declaredPort: PortOf = (_pod, containerPort) => containerPort
+
 const queryPort = (pod: Pod): number => {
   const container = pod.spec.containers.find((c) => c.name === ContainerName.queryServer)
   const ports = container?.ports ?? []
-  const port = (ports.find((p) => p.name === queryPortName) ?? ports[0])?.containerPort ?? botQueryPort
-  const mapped = Number(pod.metadata.annotations?.[devHostPortAnnotation(port)])
-  return Number.isInteger(mapped) && mapped > 0 && mapped < 65536 ? mapped : port
+  return (ports.find((p) => p.name === queryPortName) ?? ports[0])?.containerPort ?? botQueryPort
 }
 
 /**
  * Where a realtime bot answers queries: a bot-controller Pod of this bot (never a query-Job Pod) that is Running,
  * not terminating, has an IP, and whose query container is ready. `None` sends the query to an ephemeral Job.
  */
-export const realtimeEndpoint = (pods: Informer<"Pod">, botId: string): Option.Option<RealtimeEndpoint> => {
+export const realtimeEndpoint = (
+  pods: Informer<"Pod">,
+  botId: string,
+  portOf: PortOf = declaredPort
+): Option.Option<RealtimeEndpoint> => {
   for (const pod of pods.byLabel(Label.botId, labelValue(botId))) {
     const labels = pod.metadata.labels ?? {}
     if (labels[Label.managedBy] !== ManagedBy.botController || labels[Label.query] !== undefined) continue
@@ -99,7 +109,7 @@ export const realtimeEndpoint = (pods: Informer<"Pod">, botId: string): Option.O
     if (pod.status?.phase !== "Running" || ip === undefined || ip === "") continue
     const ready = pod.status.containerStatuses?.find((s) => s.name === ContainerName.queryServer)?.ready === true
     if (!ready) continue
-    return Option.some({ podName: pod.metadata.name, ip, port: queryPort(pod) })
+    return Option.some({ podName: pod.metadata.name, ip, port: portOf(pod, queryPort(pod)) })
   }
   return Option.none()
 }

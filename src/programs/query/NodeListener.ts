@@ -9,9 +9,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { type Effect, Either, Exit, FiberId, Option, Runtime } from "effect"
 import type { QueryRequest } from "../../domain/Query.ts"
-import type { Informer } from "../controller/Informer.ts"
 import { type AllowedHosts, hostProblem } from "../HostGuard.ts"
-import * as BotResolver from "./BotResolver.ts"
+import type * as BotResolver from "./BotResolver.ts"
 import { nodeBody, readNodeBody } from "./NodeRequestBody.ts"
 import { type BodyTooLarge, type BodyUnreadable, HostRefused } from "./QueryFailure.ts"
 
@@ -35,7 +34,8 @@ import type { RealtimeTransport } from "./RealtimeTransport.ts"
 
 export interface ListenerInputs {
   readonly settings: QuerySettings
-  readonly botPods: Informer<"Pod">
+  /** Where a realtime bot answers now, from the Pod cache (BotResolver.realtimeEndpoint). */
+  readonly endpointOf: (botId: string) => Option.Option<BotResolver.RealtimeEndpoint>
   readonly transport: RealtimeTransport
   /** True: every request goes to `handle` (traces are exported). */
   readonly effectOnly: boolean
@@ -49,7 +49,7 @@ export interface ListenerInputs {
 }
 
 export const make = (inputs: ListenerInputs): ((allowed: () => AllowedHosts | undefined) => NodeListener) => {
-  const { settings, botPods, transport, effectOnly, authorized, handle, realtimeQuery, observe } = inputs
+  const { settings, endpointOf, transport, effectOnly, authorized, handle, realtimeQuery, observe } = inputs
   const runFork = Runtime.runFork(inputs.runtime)
 
   /** `handle` on a Node request whose body is `body`; the fiber is interrupted when the client hangs up. */
@@ -109,7 +109,7 @@ export const make = (inputs: ListenerInputs): ((allowed: () => AllowedHosts | un
         if (Either.isRight(body)) {
           const decoded = decodeQueryRequest(body.right)
           if (Either.isRight(decoded) && missingField(decoded.right) === undefined) {
-            const endpoint = BotResolver.realtimeEndpoint(botPods, decoded.right.bot_id)
+            const endpoint = endpointOf(decoded.right.bot_id)
             if (Option.isSome(endpoint)) return realtime(res, endpoint.value, decoded.right, start)
           }
         }

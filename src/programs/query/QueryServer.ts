@@ -56,6 +56,8 @@ export interface QueryServerInputs {
    * `the0.app/bot-id` (the `informer` of the Bot controller).
    */
   readonly botPods: Informer<"Pod">
+  /** Where a Pod's container port is reached: the port itself unless given (`dev` maps ports). */
+  readonly portOf?: BotResolver.PortOf
   /** `reportingInstance` of the Events written on failed query Jobs: the replica's identity (the host name when absent). */
   readonly reportingInstance?: string
 }
@@ -95,6 +97,7 @@ export const make = (
 ): Effect.Effect<QueryServer, never, BotStore | KubeApi | ObjectStore | Metrics | Scope.Scope> =>
   Effect.gen(function* () {
     const { settings, botPods } = inputs
+    const endpointOf = (botId: string) => BotResolver.realtimeEndpoint(botPods, botId, inputs.portOf)
     const store = yield* BotStore
     const api = yield* KubeApi
     const objects = yield* ObjectStore
@@ -129,7 +132,7 @@ export const make = (
     /** Where the query goes: a ready query container (a cache lookup) or, from the store, an ephemeral Job. */
     const resolve = (botId: string) =>
       Effect.suspend((): Effect.Effect<QueryRoute, BotResolver.BotNotFound | BotResolver.BotLookupFailed> => {
-        const endpoint = BotResolver.realtimeEndpoint(botPods, botId)
+        const endpoint = endpointOf(botId)
         return Option.isSome(endpoint)
           ? Effect.succeed({ mode: "realtime", endpoint: endpoint.value })
           : Effect.map(BotResolver.resolve(store, botId), (target) => ({ mode: "job", doc: target.doc }))
@@ -210,7 +213,7 @@ export const make = (
 
     const listener = NodeListener.make({
       settings,
-      botPods,
+      endpointOf,
       transport,
       effectOnly: traced,
       authorized,
