@@ -18,9 +18,9 @@ export type Desired<O extends Owned> =
   | Present<O>
 
 /**
- * A valid object can be built. The plan compares its two hashes only; the object itself is held only while the key
- * has a change to act on (docs/architecture.md, "Reconcile"), and a plan that must send it while it is not held
- * asks for a `Read`.
+ * A valid object can be built. The plan compares its two hashes only; the object itself is held only from a read or
+ * a notification until it is sent (docs/architecture.md, "Reconcile"), and a plan that must send it while it is not
+ * held asks for a `Read`.
  */
 export interface Present<O extends Owned> {
   readonly _tag: "Present"
