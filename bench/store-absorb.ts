@@ -11,7 +11,8 @@
  * and after each: the listing of all N documents, 100 lookups by `_id` and 100 by `id`, one after another. Each
  * write way prints its time per thousand documents (does a write cost more as the collection grows?) and, with
  * STORE_PIDS (the store's process ids, comma-separated: FerretDB, and PostgreSQL's postmaster), the CPU time those
- * processes and their children used. A way stops after LIMIT_SECONDS (default 900) and says how far it got.
+ * processes and their children used. A way stops after LIMIT_SECONDS (default 900) and says how far it got (the bulk
+ * write, one request, cannot stop before its end).
  *
  *   MONGO_URI=mongodb://… [STORE_DB=bench_store_absorb] [STORE_PIDS=…] npx tsx bench/store-absorb.ts [N,…]
  *
@@ -110,7 +111,7 @@ const ways: Record<string, Way> = {
 }
 
 /** Runs `write` until it ends or the limit passes; the time of each thousand documents and how many were written. */
-const timed = async (write: (done: (count: number) => void) => Promise<void>) => {
+const timed = async (total: number, write: (done: (count: number) => void) => Promise<void>) => {
   const started = Date.now()
   const thousands: Array<number> = []
   let written = 0
@@ -124,7 +125,7 @@ const timed = async (write: (done: (count: number) => void) => Promise<void>) =>
       thousands.push(now - mark)
       mark = now
     }
-    if (Date.now() - started > limitMs) throw new Error("limit")
+    if (count < total && Date.now() - started > limitMs) throw new Error("limit")
   }
   const finished = await write(done).then(
     () => true,
@@ -162,7 +163,7 @@ try {
         .catch(() => undefined)
       const collection = db.collection(name)
       await collection.createIndex({ id: 1 }, { name: "id_1" })
-      const w = await measure(() => timed((done) => write(collection, ids, done)))
+      const w = await measure(() => timed(n, (done) => write(collection, ids, done)))
       const { thousands, written, finished } = w.result
       console.log(
         `${n} bots, ${way}: ${finished ? `${s(w.ms)} s` : `stopped after ${s(w.ms)} s at ${written} documents`}` +
