@@ -6,44 +6,15 @@
  *
  *   node --expose-gc --import tsx bench/controller.ts [bots]
  */
-import { Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Effect, Exit, Scope, Stream } from "effect"
 import { Subject } from "../src/domain/BotEvent.ts"
-import * as MemoryBotStore from "../src/layers/memory/MemoryBotStore.ts"
-import * as MemoryEventBus from "../src/layers/memory/MemoryEventBus.ts"
 import { MemoryEventBusControl } from "../src/layers/memory/MemoryEventBus.ts"
-import * as MemoryKubeApi from "../src/layers/memory/MemoryKubeApi.ts"
 import { MemoryCluster } from "../src/layers/memory/MemoryKubeApi.ts"
-import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
 import * as Manager from "../src/programs/controller/Manager.ts"
-import { Metrics } from "../src/programs/Metrics.ts"
 import { BotStore } from "../src/services/BotStore.ts"
+import { doc, id, ns, settings, world } from "./MemoryParts.ts"
 
 const bots = Number(process.argv[2] ?? 10_000)
-const ns = "the0"
-
-const doc = (id: string) => ({
-  config: { symbol: "BTC/USD", interval: "1m", risk: 0.01 },
-  custom: {
-    version: "1.0.0",
-    filePath: `user-1/${id}/v1.0.0.zip`,
-    config: { name: `bot-${id}`, runtime: "python3.11", entrypoints: { bot: "main.py", query: "query.py" } }
-  }
-})
-
-const id = (i: number) => `b${i.toString(36).padStart(6, "0")}`
-
-const world = Layer.mergeAll(
-  MemoryKubeApi.layer({ historyLimit: 200_000 }),
-  MemoryBotStore.layer,
-  Metrics.layer,
-  MemoryEventBus.layerWithControl
-)
-
-const settings: ControllerSettings.ControllerSettings = {
-  ...ControllerSettings.defaults,
-  resyncInterval: "1 hour",
-  leaderElection: { ...ControllerSettings.defaults.leaderElection, identity: "bench" }
-}
 
 const cpuMillis = () => {
   const u = process.cpuUsage()

@@ -10,27 +10,15 @@ import * as MemoryBotStore from "../src/layers/memory/MemoryBotStore.ts"
 import * as MemoryKubeApi from "../src/layers/memory/MemoryKubeApi.ts"
 import { MemoryCluster } from "../src/layers/memory/MemoryKubeApi.ts"
 import * as Controller from "../src/programs/controller/Controller.ts"
-import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
 import { botPods } from "../src/programs/controller/OwnedKinds.ts"
 import { Metrics } from "../src/programs/Metrics.ts"
 import { BotStore } from "../src/services/BotStore.ts"
 import { KubeApi } from "../src/services/KubeApi.ts"
+import { doc, id, ns, settings } from "./MemoryParts.ts"
 
 const bots = Number(process.argv[2] ?? 10_000)
-const ns = "the0"
 /** The RSS budget at 10,000 bots (BENCHMARKS.md): the heap the controller holds is part of it. */
 const budgetMiB = 200
-
-const doc = (id: string) => ({
-  config: { symbol: "BTC/USD", interval: "1m", risk: 0.01 },
-  custom: {
-    version: "1.0.0",
-    filePath: `user-1/${id}/v1.0.0.zip`,
-    config: { name: `bot-${id}`, runtime: "python3.11", entrypoints: { bot: "main.py", query: "query.py" } }
-  }
-})
-
-const id = (i: number) => `b${i.toString(36).padStart(6, "0")}`
 
 const heapMiB = () => {
   global.gc?.()
@@ -40,12 +28,6 @@ const heapMiB = () => {
 const cpuMillis = () => {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
-}
-
-const settings: ControllerSettings.ControllerSettings = {
-  ...ControllerSettings.defaults,
-  resyncInterval: "1 hour",
-  leaderElection: { ...ControllerSettings.defaults.leaderElection, identity: "bench" }
 }
 
 /** Runs a controller in `scope` until every bot's Pod exists, then resyncs; returns the resync's CPU (min of 3). */

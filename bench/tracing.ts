@@ -24,12 +24,10 @@ import { Effect, Layer, Logger, LogLevel, type Scope } from "effect"
 import { Subject } from "../src/domain/BotEvent.ts"
 import { Label, ManagedBy } from "../src/domain/Labels.ts"
 import * as MemoryBotStore from "../src/layers/memory/MemoryBotStore.ts"
-import * as MemoryEventBus from "../src/layers/memory/MemoryEventBus.ts"
 import { MemoryEventBusControl } from "../src/layers/memory/MemoryEventBus.ts"
 import * as MemoryKubeApi from "../src/layers/memory/MemoryKubeApi.ts"
 import { MemoryCluster } from "../src/layers/memory/MemoryKubeApi.ts"
 import * as MemoryObjectStore from "../src/layers/memory/MemoryObjectStore.ts"
-import * as ControllerSettings from "../src/programs/controller/ControllerSettings.ts"
 import * as Informer from "../src/programs/controller/Informer.ts"
 import * as Manager from "../src/programs/controller/Manager.ts"
 import { Metrics } from "../src/programs/Metrics.ts"
@@ -38,6 +36,7 @@ import * as QueryServer from "../src/programs/query/QueryServer.ts"
 import * as QuerySettings from "../src/programs/query/QuerySettings.ts"
 import * as Tracing from "../src/programs/Tracing.ts"
 import { BotStore } from "../src/services/BotStore.ts"
+import { world as controllerWorld, doc, ns, settings } from "./MemoryParts.ts"
 
 const argv = process.argv.slice(2)
 const flag = (name: string, fallback: string): number => {
@@ -49,16 +48,6 @@ const seconds = flag("seconds", "5")
 const concurrency = flag("concurrency", "32")
 const rounds = flag("rounds", "2")
 const spans = flag("spans", "200000")
-const ns = "the0"
-
-const doc = (id: string) => ({
-  config: { symbol: "BTC/USD", interval: "1m", risk: 0.01 },
-  custom: {
-    version: "1.0.0",
-    filePath: `user-1/${id}/v1.0.0.zip`,
-    config: { name: `bot-${id}`, runtime: "python3.11", entrypoints: { bot: "main.py", query: "query.py" } }
-  }
-})
 
 const cpuMillis = () => {
   const u = process.cpuUsage()
@@ -105,19 +94,6 @@ type Mode = "off" | "on"
 
 const tracingFor = (mode: Mode, endpoint: string) =>
   mode === "off" ? Tracing.layerOff : Tracing.layerOtlp({ endpoint, serviceName: "bench" })
-
-const controllerWorld = Layer.mergeAll(
-  MemoryKubeApi.layer({ historyLimit: 200_000 }),
-  MemoryBotStore.layer,
-  Metrics.layer,
-  MemoryEventBus.layerWithControl
-)
-
-const settings: ControllerSettings.ControllerSettings = {
-  ...ControllerSettings.defaults,
-  resyncInterval: "1 hour",
-  leaderElection: { ...ControllerSettings.defaults.leaderElection, identity: "bench" }
-}
 
 /** A burst of `events` creations until every Pod is there: CPU per event and wall seconds. */
 const eventBurst = (mode: Mode, endpoint: string, round: number) =>
