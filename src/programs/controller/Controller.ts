@@ -7,7 +7,7 @@
  * objects is counted by the MigrationProgress.
  */
 
-import { Duration, Effect, Option, Schedule, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import type { Bot } from "../../domain/Bot.ts"
 import type { KindMap } from "../../domain/Kube.ts"
 import { Label } from "../../domain/Labels.ts"
@@ -32,6 +32,8 @@ export interface ControllerState {
   readonly massDeleteBlocked: boolean
   readonly rolling: ReadonlyArray<string>
   readonly invalid: ReadonlyArray<string>
+  /** Keys whose built object the controller holds to send; none at rest (docs/architecture.md, "Reconcile"). */
+  readonly holding: ReadonlyArray<string>
 }
 
 export interface Controller<K extends "Pod" | "CronJob"> {
@@ -45,7 +47,7 @@ export interface Controller<K extends "Pod" | "CronJob"> {
   /** Reconciles one key now, outside the queue (tests and benchmarks). */
   readonly reconcile: (id: string) => Effect.Effect<void, KubeApiError | BotStoreError>
   readonly resync: Effect.Effect<void>
-  /** Runs the workers and the periodic resync (first one at once) until the scope closes. */
+  /** Runs the first resync, then the workers and a resync every interval, until the scope closes. */
   readonly run: Effect.Effect<void, never, Scope.Scope>
   readonly state: () => ControllerState
   readonly queueDepth: Effect.Effect<number>
@@ -249,7 +251,10 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
       for (const [id, { desired }] of listing.entries) {
         if (desired._tag === "Invalid") invalid++
         if (desired._tag !== "Absent") desiredCount++
-        if (needsWork(id, planFor(id, desired))) yield* queue.add(id)
+        const actions = planFor(id, desired)
+        if (needsWork(id, actions)) yield* queue.add(id)
+        // a key with something to send keeps the object the list built, so its worker need not read it again
+        if (actions.length === 0) cache.settled(id, desired)
       }
       const running = informer.labelValues(spec.idLabel).filter((id) => observed(id).some(isRunning)).length
       reports.resynced({ invalid, desired: desiredCount, running }, Date.now() - started)
@@ -273,14 +278,18 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
         reports.leading()
         yield* informer.synced
         yield* Effect.annotateLogs(migration.report, { controller: name })
+        // the first resync before the workers: the keys the informer queued find what they want in the cache, from
+        // one list of the store instead of a read each (a restart beside thousands of objects)
+        yield* resync
         yield* queue.run((id) => Effect.as(reconcile(id), Option.none()))
-        yield* Effect.forkScoped(Effect.repeat(resync, Schedule.spaced(Duration.decode(settings.resyncInterval))))
+        yield* Effect.forkScoped(Effect.forever(Effect.delay(resync, Duration.decode(settings.resyncInterval))))
       }),
       state: () => ({
         firstResyncDone,
         massDeleteBlocked: guard.blocked(),
         rolling: budget.rolling(),
-        invalid: cache.invalid()
+        invalid: cache.invalid(),
+        holding: cache.holding()
       }),
       queueDepth: queue.depth
     }

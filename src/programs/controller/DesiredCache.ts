@@ -3,8 +3,8 @@
  * resync's list, a read of the store or a document ingest handed over. At rest it keeps per key only what the plan
  * compares (the built object's fingerprint and document hash, or why nothing can be built) and a digest of the
  * document, so that a resync does not build an unchanged document again. The built object itself is kept only from a
- * read or a notification until it is sent, and is otherwise built again from the stored document when a plan needs
- * to send it (`reread`).
+ * read, a notification or a resync that has it to send until it is sent (a burst or a start on a full store is thus
+ * not read again key by key), and is otherwise built again from the stored document when a plan needs it (`reread`).
  */
 import { hash } from "node:crypto"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
@@ -60,6 +60,8 @@ export interface DesiredCache<K extends "Pod" | "CronJob"> {
   readonly absence: (id: string) => Absence
   /** The keys whose document builds no valid object. */
   readonly invalid: () => ReadonlyArray<string>
+  /** The keys whose built object is held (to be sent): none at rest. */
+  readonly holding: () => ReadonlyArray<string>
 }
 
 const digestOf = (json: string) => hash("sha1", json, "base64")
@@ -102,16 +104,16 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     return built(document, digestOf(JSON.stringify(document)))
   }
 
-  /** The entry for a listed document, without its object; built only when its digest differs from the cached one. */
+  /**
+   * The entry for a listed document: built only when its digest differs from the cached one, and then with its
+   * object, which the resync keeps only for a key whose plan will send it (`settled` drops it otherwise).
+   */
   const fromListed = (document: D): Entry<O> => {
     if (!isEnabled(document)) return absent(document.id, "disabled")
     absences.delete(document.id)
     const digest = digestOf(JSON.stringify(document))
     const cached = entries.get(document.id)
-    if (cached?.digest !== digest) return { desired: withoutObject(built(document, digest).desired), digest }
-    return cached.desired._tag === "Present" && cached.desired.object !== undefined
-      ? { desired: withoutObject(cached.desired), digest }
-      : cached
+    return cached?.digest === digest ? cached : built(document, digest)
   }
 
   const reread = (id: string) =>
@@ -183,6 +185,10 @@ export const make = <K extends "Pod" | "CronJob", D extends Bot>(
     },
     keeps: (listing) => (id) => listing.entries.has(id) || notifiedSince(id, listing.startSeq),
     absence: (id) => absences.get(id) ?? "unlisted",
-    invalid: () => [...entries].filter(([, entry]) => entry.desired._tag === "Invalid").map(([id]) => id)
+    invalid: () => [...entries].filter(([, entry]) => entry.desired._tag === "Invalid").map(([id]) => id),
+    holding: () =>
+      [...entries]
+        .filter(([, entry]) => entry.desired._tag === "Present" && entry.desired.object !== undefined)
+        .map(([id]) => id)
   }
 }

@@ -24,6 +24,37 @@ const metric = (name: string) =>
   Effect.flatMap(Metrics, (m) => Effect.promise(() => m.registry.getSingleMetricAsString(name)))
 
 describe("Bot Controller", () => {
+  it.scoped(
+    "started on a full store, it creates every Pod from the resync's list, reading no document one by one",
+    () =>
+      Effect.gen(function* () {
+        const ids = Array.from({ length: 40 }, (_, i) => `full${i}`)
+        for (const id of ids) yield* putBot(bot(id))
+        const store = yield* BotStore
+        const reads: Array<string> = []
+        const counted = {
+          ...store,
+          bots: {
+            ...store.bots,
+            get: (id: string) =>
+              Effect.andThen(
+                Effect.sync(() => reads.push(id)),
+                store.bots.get(id)
+              )
+          }
+        }
+        const first = yield* started().pipe(Effect.provideService(BotStore, counted))
+        expect(yield* podNames).toEqual(ids.map((id) => `bot-${id}`).sort())
+        expect(reads).toEqual([])
+        expect(first.state().holding).toEqual([])
+        // a controller started beside every Pod already made builds every object to compare, and keeps none of them
+        const second = yield* started().pipe(Effect.provideService(BotStore, counted))
+        yield* second.resync
+        expect(second.state().holding).toEqual([])
+        expect(reads).toEqual([])
+      }).pipe(Effect.provide(world()))
+  )
+
   it.scoped("a new enabled bot gets its Pod as soon as it is notified, with the0's name and labels", () =>
     Effect.gen(function* () {
       const controller = yield* started()

@@ -1,6 +1,6 @@
 /**
  * The desired-state cache: what each key should run, from a resync's list, a read or ingest; what it keeps at rest
- * (no built object), and the rule that a list does not override a key notified while it ran.
+ * (no built object once settled), and the rule that a list does not override a key notified while it ran.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -128,17 +128,26 @@ describe("DesiredCache: resync", () => {
   const listed = (cache: DesiredCache.DesiredCache<"Pod">, observed: ReadonlyArray<string> = []) =>
     cache.list(() => observed)
 
-  it.effect("a listing keeps no object, and an unchanged document is not built again", () =>
+  it.effect("a listing holds the objects it built until settled, and does not build an unchanged document again", () =>
     Effect.gen(function* () {
       const { cache, counts } = yield* cached
       for (const id of ["a", "b", "c"]) yield* putBot(bot(id))
       const first = yield* listed(cache)
       cache.adopt(first)
       expect(counts.builds).toBe(3)
-      expect([...first.entries.values()].map((e) => held(e.desired))).toEqual([false, false, false])
+      // held for the worker that sends them: a start on a full store reads no document again
+      expect([...first.entries.values()].map((e) => held(e.desired))).toEqual([true, true, true])
+      for (const [id, { desired }] of first.entries) cache.settled(id, desired)
+      expect(held(yield* cache.read("a"))).toBe(false)
       yield* putBot(bot("b", { risk: 5 }))
-      cache.adopt(yield* listed(cache))
+      const second = yield* listed(cache)
+      cache.adopt(second)
       expect(counts.builds).toBe(4)
+      expect([...second.entries].map(([id, e]) => [id, held(e.desired)])).toEqual([
+        ["a", false],
+        ["b", true],
+        ["c", false]
+      ])
       expect(fingerprint(yield* cache.read("b"))).toBe(fingerprintOf(bot("b", { risk: 5 })))
     }).pipe(Effect.provide(env))
   )
