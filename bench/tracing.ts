@@ -93,7 +93,7 @@ const sink = Effect.gen(function* () {
 type Mode = "off" | "on"
 
 const tracingFor = (mode: Mode, endpoint: string) =>
-  mode === "off" ? Tracing.layerOff : Tracing.layerOtlp({ endpoint, serviceName: "bench" })
+  mode === "off" ? Tracing.layerOff : Tracing.layerOtlp({ url: Tracing.tracesUrl(endpoint), serviceName: "bench" })
 
 /** A burst of `events` creations until every Pod is there: CPU per event and wall seconds. */
 const eventBurst = (mode: Mode, endpoint: string, round: number) =>

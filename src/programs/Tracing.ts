@@ -1,6 +1,7 @@
 /**
  * Traces (docs/operations.md, "Tracing"): with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans of the controller
- * process are exported over OTLP/HTTP (JSON, to `<endpoint>/v1/traces`) by @effect/opentelemetry's own exporter
+ * process are exported over OTLP/HTTP (JSON, to `<endpoint>/v1/traces`, or to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+ * as it is when that is set, as the OpenTelemetry SDKs do) by @effect/opentelemetry's own exporter
  * (no OpenTelemetry SDK), under the service name `OTEL_SERVICE_NAME` (default `the0-runtime`), and every log line
  * written inside a span carries its `traceId` and `spanId`. Without it the tracer is switched off: `span` and
  * `annotate` then leave the effect as it is (not even Effect's no-op span is made), nothing is exported and the log
@@ -26,8 +27,8 @@ import {
 } from "effect"
 
 export interface TracingSettings {
-  /** The OTLP/HTTP endpoint; traces go to its `/v1/traces`. */
-  readonly endpoint: string
+  /** Where the spans are POSTed. */
+  readonly url: string
   readonly serviceName: string
   /** How often the buffered spans are sent (the exporter's default: 5 s). */
   readonly exportInterval?: Duration.DurationInput
@@ -35,18 +36,25 @@ export interface TracingSettings {
 
 export const defaultServiceName = "the0-runtime"
 
-/** The settings from the environment; none when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or empty. */
+/** Where the spans go for an OTLP/HTTP endpoint: its `/v1/traces`, as the OpenTelemetry SDKs derive it. */
+export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
+
+/**
+ * The settings from the environment: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`'s `/v1/traces`; none when both are unset or empty.
+ */
 export const settingsFromEnv: Config.Config<Option.Option<TracingSettings>> = Config.all({
+  traces: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
   endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
   serviceName: Config.nonEmptyString("OTEL_SERVICE_NAME").pipe(Config.withDefault(defaultServiceName))
 }).pipe(
-  Config.map(({ endpoint, serviceName }) =>
-    Option.map(endpoint, (url): TracingSettings => ({ endpoint: url, serviceName }))
+  Config.map(({ traces, endpoint, serviceName }) =>
+    Option.map(
+      Option.orElse(traces, () => Option.map(endpoint, tracesUrl)),
+      (url): TracingSettings => ({ url, serviceName })
+    )
   )
 )
-
-/** Where the spans are POSTed: the endpoint's `/v1/traces`, as the OpenTelemetry SDKs derive it. */
-export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
 
 /**
  * True while spans are exported. Code with a path cheaper than an effect (the QueryServer's realtime callbacks)
@@ -80,7 +88,7 @@ const logsWithTraceIds: Layer.Layer<never> = Layer.scopedDiscard(
 export const layerOtlp = (settings: TracingSettings): Layer.Layer<never> =>
   Layer.mergeAll(
     OtlpTracer.layer({
-      url: tracesUrl(settings.endpoint),
+      url: settings.url,
       resource: { serviceName: settings.serviceName },
       ...(settings.exportInterval === undefined ? {} : { exportInterval: settings.exportInterval })
     }).pipe(Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson])),
@@ -108,7 +116,7 @@ export const annotate = (values: Record<string, unknown>): Effect.Effect<void> =
 /** No tracer: `span` and `annotate` do nothing, and others' spans are Effect's no-op span. */
 export const layerOff: Layer.Layer<never> = Layer.setTracerEnabled(false)
 
-/** Tracing as the environment says (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`). */
+/** Tracing as the environment says (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`). */
 export const layer: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
   Effect.map(
     settingsFromEnv,
@@ -117,9 +125,7 @@ export const layer: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEf
       onSome: (settings) =>
         Layer.merge(
           layerOtlp(settings),
-          Layer.effectDiscard(
-            Effect.logInfo(`exporting traces to ${tracesUrl(settings.endpoint)} as ${settings.serviceName}`)
-          )
+          Layer.effectDiscard(Effect.logInfo(`exporting traces to ${settings.url} as ${settings.serviceName}`))
         )
     })
   )

@@ -74,7 +74,7 @@ export const otlpSink: Effect.Effect<OtlpSink, never, Scope.Scope> = Effect.gen(
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
           requests.push({ path: req.url ?? "", contentType: req.headers["content-type"] ?? "" })
-          if (req.url === "/v1/traces")
+          if (req.headers["content-type"] === "application/json")
             spans.push(...decode(JSON.parse(Buffer.concat(chunks).toString()) as TracesBody))
           res.writeHead(200, { "content-type": "application/json" })
           res.end("{}")

@@ -24,7 +24,10 @@ const withEnv = (env: Record<string, string>) =>
 const exportedTo =
   (sink: OtlpSink) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.provide(effect, Tracing.layerOtlp({ endpoint: sink.endpoint, serviceName: "the0-runtime-test" }))
+    Effect.provide(
+      effect,
+      Tracing.layerOtlp({ url: Tracing.tracesUrl(sink.endpoint), serviceName: "the0-runtime-test" })
+    )
 
 const createdPayload = (id: string) => {
   const doc = bot(id)
@@ -76,6 +79,25 @@ describe("tracing", () => {
       expect(probe).toMatchObject({ service: "svc", traceId: named.traceId, spanId: named.spanId, parentSpanId: "" })
       expect(probe.attributes.n).toBe(1)
       expect(theSpan(sink.spans, "second").service).toBe(Tracing.defaultServiceName)
+    })
+  )
+
+  it.scopedLive("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is, before OTEL_EXPORTER_OTLP_ENDPOINT", () =>
+    Effect.gen(function* () {
+      const sink = yield* otlpSink
+      yield* Effect.withSpan(Effect.void, "only-traces").pipe(
+        Effect.provide(withEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.endpoint}/collector/spans` }))
+      )
+      yield* Effect.withSpan(Effect.void, "both").pipe(
+        Effect.provide(
+          withEnv({
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.endpoint}/collector/spans`,
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9"
+          })
+        )
+      )
+      expect(sink.requests.map((r) => r.path)).toEqual(["/collector/spans", "/collector/spans"])
+      expect(sink.spans.map((s) => s.name).sort()).toEqual(["both", "only-traces"])
     })
   )
 
