@@ -6,20 +6,30 @@
  * active ones first; finished Jobs beyond `successfulJobsHistoryLimit` (default 3) and `failedJobsHistoryLimit`
  * (default 1) are deleted with their Pods. Times come from the Effect Clock, so TestClock drives it in tests.
  */
-import { Clock, Cron, Effect, Either, FiberMap, Layer, Option, Stream } from "effect"
+import { Clock, Cron, Data, Effect, Either, FiberMap, Layer, Option, Stream } from "effect"
 import { kubernetesDescriptor } from "../../domain/CronDescriptors.ts"
 import { type CronJob, controllerReference, isOwnedBy, type Job } from "../../domain/Kube.ts"
 import type { KubeApiService } from "../../services/KubeApi.ts"
 import { MemoryCluster } from "../memory/MemoryKubeApi.ts"
 
+/** A CronJob's schedule that a CronJob does not accept. */
+export class InvalidSchedule extends Data.TaggedError("InvalidSchedule")<{ readonly message: string }> {}
+
 /** The schedule as an Effect `Cron`, or why it is not one a CronJob accepts. */
-export const parseSchedule = (schedule: string, timeZone: string | undefined): Either.Either<Cron.Cron, string> => {
+export const parseSchedule = (
+  schedule: string,
+  timeZone: string | undefined
+): Either.Either<Cron.Cron, InvalidSchedule> => {
+  const invalid = (message: string) => Either.left(new InvalidSchedule({ message }))
   const trimmed = schedule.trim()
   const expression = trimmed.startsWith("@") ? kubernetesDescriptor(trimmed) : trimmed
-  if (expression === undefined) return Either.left(`unrecognized descriptor ${JSON.stringify(trimmed)}`)
+  if (expression === undefined) return invalid(`unrecognized descriptor ${JSON.stringify(trimmed)}`)
   const fields = expression.split(/\s+/).filter((f) => f !== "")
-  if (fields.length !== 5) return Either.left(`expected 5 fields, found ${fields.length}`)
-  return Either.mapLeft(Cron.parse(expression, timeZone ?? "UTC"), (error) => error.message)
+  if (fields.length !== 5) return invalid(`expected 5 fields, found ${fields.length}`)
+  return Either.mapLeft(
+    Cron.parse(expression, timeZone ?? "UTC"),
+    (error) => new InvalidSchedule({ message: error.message })
+  )
 }
 
 const finished = (job: Job): "Complete" | "Failed" | undefined => {
@@ -94,7 +104,7 @@ export const run = (namespace: string) =>
         const parsed = parseSchedule(cronJob.spec.schedule, cronJob.spec.timeZone)
         if (Either.isLeft(parsed)) {
           yield* Effect.logWarning(
-            `dev CronJob ${name}: invalid schedule ${JSON.stringify(cronJob.spec.schedule)}: ${parsed.left}`
+            `dev CronJob ${name}: invalid schedule ${JSON.stringify(cronJob.spec.schedule)}: ${parsed.left.message}`
           )
           return
         }

@@ -4,9 +4,14 @@
  * system caps), an id that is a string the controller accepts (`idProblem`, the controller's own rule), and the
  * fields' types. Each check names the field and the limit.
  */
-import { Either } from "effect"
+import { Data, Either } from "effect"
 import type { JsonObject } from "../../domain/Bot.ts"
 import { idProblem } from "../manifests/BotSpec.ts"
+
+/** Input the admin API refuses (answered 400 with its message). */
+export class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly message: string }> {}
+
+const invalid = (message: string) => Either.left(new InvalidInput({ message }))
 
 export const maxBodyBytes = 64 * 1024 * 1024
 export const maxConfigBytes = 256 * 1024
@@ -42,51 +47,51 @@ export const tooDeep = (text: string, limit: number): { readonly field: string |
 }
 
 /** The body as a JSON object, or what is wrong with it. */
-export const parseBody = (text: string): Either.Either<Record<string, unknown>, string> => {
+export const parseBody = (text: string): Either.Either<Record<string, unknown>, InvalidInput> => {
   const deep = tooDeep(text, maxDepth)
   if (deep !== undefined)
-    return Either.left(
+    return invalid(
       `${deep.field === undefined ? "the request body" : JSON.stringify(deep.field)} nests deeper than ${maxDepth} levels of arrays and objects`
     )
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    return Either.left(`the request body is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    return invalid(`the request body is not JSON: ${error instanceof Error ? error.message : String(error)}`)
   }
-  return isObject(parsed) ? Either.right(parsed) : Either.left("the request body must be a JSON object")
+  return isObject(parsed) ? Either.right(parsed) : invalid("the request body must be a JSON object")
 }
 
 /** `config`: a JSON object of at most `maxConfigBytes` serialized. */
-export const configOf = (fields: Record<string, unknown>): Either.Either<JsonObject, string> => {
+export const configOf = (fields: Record<string, unknown>): Either.Either<JsonObject, InvalidInput> => {
   const config = fields.config
   if (!isObject(config))
-    return Either.left(
+    return invalid(
       `"config" must be a JSON object (the bot's user config), found ${JSON.stringify(config) ?? "nothing"}`
     )
   const size = Buffer.byteLength(JSON.stringify(config))
   return size > maxConfigBytes
-    ? Either.left(`"config" is ${size} bytes serialized; the limit is ${maxConfigBytes} (256 KiB)`)
+    ? invalid(`"config" is ${size} bytes serialized; the limit is ${maxConfigBytes} (256 KiB)`)
     : Either.right(config as JsonObject)
 }
 
 /** `id`: absent, or a string the controller accepts as a bot id. */
-export const idOf = (fields: Record<string, unknown>): Either.Either<string | undefined, string> => {
+export const idOf = (fields: Record<string, unknown>): Either.Either<string | undefined, InvalidInput> => {
   const id = fields.id
   if (id === undefined) return Either.right(undefined)
-  if (typeof id !== "string") return Either.left(`"id" must be a string (a bot id), found ${JSON.stringify(id)}`)
+  if (typeof id !== "string") return invalid(`"id" must be a string (a bot id), found ${JSON.stringify(id)}`)
   const problem = idProblem(id)
-  return problem === undefined ? Either.right(id) : Either.left(`"id" ${JSON.stringify(id)}: ${problem}`)
+  return problem === undefined ? Either.right(id) : invalid(`"id" ${JSON.stringify(id)}: ${problem}`)
 }
 
 /** An optional string field (`path`, `bundle`): absent, or a non-empty string. */
 export const stringField = (
   fields: Record<string, unknown>,
   name: string
-): Either.Either<string | undefined, string> => {
+): Either.Either<string | undefined, InvalidInput> => {
   const value = fields[name]
   if (value === undefined) return Either.right(undefined)
   return typeof value === "string" && value !== ""
     ? Either.right(value)
-    : Either.left(`${JSON.stringify(name)} must be a non-empty string, found ${JSON.stringify(value)}`)
+    : invalid(`${JSON.stringify(name)} must be a non-empty string, found ${JSON.stringify(value)}`)
 }

@@ -71,8 +71,8 @@ const linger = (request: HttpServerRequest.HttpServerRequest) =>
     }
   })
 
-const check = <A>(result: Either.Either<A, string>) =>
-  Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(bad(result.left))
+const check = <A>(result: Either.Either<A, AdminInput.InvalidInput>) =>
+  Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(bad(result.left.message))
 
 /** The request body as a JSON object (at most 64 MiB, not read further beyond), or a 400 or 413 naming the problem. */
 const body = Effect.gen(function* () {

@@ -13,8 +13,8 @@ describe("admin input nesting", () => {
     expect(tooDeep(`{"a":1,"b":"[[[[","c":${nested(5)}}`, 5)).toEqual({ field: "c" })
     expect(tooDeep(`{"a":"\\"[[[[[[","b":{}}`, 2)).toBeUndefined()
     expect(tooDeep(nested(3), 2)).toEqual({ field: undefined })
-    expect(parseBody(`{"config":${nested(1_000_000)}}`)).toEqual(
-      Either.left('"config" nests deeper than 400 levels of arrays and objects')
+    expect(Either.mapLeft(parseBody(`{"config":${nested(1_000_000)}}`), (e) => [e._tag, e.message])).toEqual(
+      Either.left(["InvalidInput", '"config" nests deeper than 400 levels of arrays and objects'])
     )
   })
 })
