@@ -4,7 +4,7 @@
  * the reconcile of its key and the API writes it makes; one from `POST /query` to its resolution and its answer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, HashMap, Layer, Logger, Option } from "effect"
+import { ConfigProvider, Effect, HashMap, Layer, Logger, Option, Tracer } from "effect"
 import { Subject } from "../../src/domain/BotEvent.ts"
 import type { Pod } from "../../src/domain/Kube.ts"
 import type * as KubeConnection from "../../src/layers/live/KubeConnection.ts"
@@ -12,6 +12,7 @@ import * as LiveKubeApi from "../../src/layers/live/LiveKubeApi.ts"
 import * as MemoryEventBus from "../../src/layers/memory/MemoryEventBus.ts"
 import { MemoryEventBusControl } from "../../src/layers/memory/MemoryEventBus.ts"
 import * as Manager from "../../src/programs/controller/Manager.ts"
+import * as ReconcileRequests from "../../src/programs/ingest/ReconcileRequests.ts"
 import * as Tracing from "../../src/programs/Tracing.ts"
 import { bot, podNames, settings, settle, world } from "./controller/ControllerEnv.ts"
 import { type OtlpSink, otlpSink, theSpan } from "./OtlpSink.ts"
@@ -41,6 +42,46 @@ const createdPayload = (id: string) => {
 }
 
 describe("tracing", () => {
+  it.scopedLive("a reconcile request from a follower carries its trace to the leader's reconcile; untraced, none", () =>
+    Effect.gen(function* () {
+      const sink = yield* otlpSink
+      const seen: Array<Option.Option<Tracer.AnySpan>> = []
+      const origins: Array<Tracer.Span> = []
+      const serve = ReconcileRequests.serve(() =>
+        Effect.map(Effect.serviceOption(Tracer.ParentSpan), (parent) => void seen.push(parent))
+      )
+      // core NATS semantics: a request published before the subscription is in place is lost, so publish until one
+      // arrives
+      const untilSeen = <E, R>(n: number, publish: Effect.Effect<unknown, E, R>) =>
+        Effect.repeat(Effect.andThen(publish, Effect.sleep("20 millis")), { until: () => seen.length >= n }).pipe(
+          Effect.timeout("5 seconds")
+        )
+      yield* Effect.gen(function* () {
+        yield* serve
+        yield* untilSeen(
+          1,
+          Effect.currentSpan.pipe(
+            Effect.tap((span) => origins.push(span)),
+            Effect.tap(() => ReconcileRequests.publish("bot", "b1")),
+            Effect.withSpan("ingest.apply")
+          )
+        )
+      }).pipe(exportedTo(sink), Effect.provide(MemoryEventBus.layer))
+      const parent = Option.getOrThrow(seen[0] ?? Option.none())
+      const origin = origins.find((o) => o.traceId === parent.traceId)
+      expect(origin).toBeDefined()
+      const request = sink.spans.find((s) => s.name === "reconcile.request" && s.traceId === origin?.traceId)
+      expect(request).toMatchObject({ parentSpanId: origin?.spanId, attributes: { key: "bot:b1" } })
+      expect(parent.spanId).toBe(request?.spanId)
+      const traced = seen.length
+      yield* Effect.gen(function* () {
+        yield* serve
+        yield* untilSeen(traced + 1, ReconcileRequests.publish("bot", "b2").pipe(Tracing.span("ingest.apply")))
+      }).pipe(Effect.provide(Layer.merge(Tracing.layerOff, MemoryEventBus.layer)))
+      expect(seen.slice(traced)).toEqual(seen.slice(traced).map(() => Option.none()))
+    })
+  )
+
   it.scopedLive("without OTEL_EXPORTER_OTLP_ENDPOINT there is no tracer: our spans are not made at all", () =>
     Effect.gen(function* () {
       const sink = yield* otlpSink
