@@ -14,7 +14,7 @@ import { MemoryEventBusControl } from "../../src/layers/memory/MemoryEventBus.ts
 import * as Manager from "../../src/programs/controller/Manager.ts"
 import * as ReconcileRequests from "../../src/programs/ingest/ReconcileRequests.ts"
 import * as Tracing from "../../src/programs/Tracing.ts"
-import { bot, podNames, settings, settle, world } from "./controller/ControllerEnv.ts"
+import { createdPayload, podNames, settings, settle, world } from "./controller/ControllerEnv.ts"
 import { type OtlpSink, otlpSink, theSpan } from "./OtlpSink.ts"
 import * as QueryEnv from "./query/QueryEnv.ts"
 
@@ -29,17 +29,6 @@ const exportedTo =
       effect,
       Tracing.layerOtlp({ url: Tracing.tracesUrl(sink.endpoint), serviceName: "the0-runtime-test" })
     )
-
-const createdPayload = (id: string) => {
-  const doc = bot(id)
-  return new TextEncoder().encode(
-    JSON.stringify({
-      id,
-      config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", ...doc.config },
-      custom: { ...doc.custom, config: { ...doc.custom?.config, type: "realtime" } }
-    })
-  )
-}
 
 describe("tracing", () => {
   it.scopedLive("a reconcile request from a follower carries its trace to the leader's reconcile; untraced, none", () =>

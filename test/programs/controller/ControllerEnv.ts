@@ -68,3 +68,15 @@ export const putSchedule = (doc: BotSchedule) =>
       ...(doc.custom === undefined ? {} : { custom: doc.custom })
     })
   )
+
+/** the0's API payload for a new realtime bot (docs/contracts.md, "Event payloads"), as published on NATS. */
+export const createdPayload = (id: string) => {
+  const doc = bot(id)
+  return new TextEncoder().encode(
+    JSON.stringify({
+      id,
+      config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", ...doc.config },
+      custom: { ...doc.custom, config: { ...doc.custom?.config, type: "realtime" } }
+    })
+  )
+}

@@ -10,7 +10,7 @@ import { MemoryEventBusControl } from "../../../src/layers/memory/MemoryEventBus
 import * as Manager from "../../../src/programs/controller/Manager.ts"
 import * as ReconcileRequests from "../../../src/programs/ingest/ReconcileRequests.ts"
 import { EventBus } from "../../../src/services/EventBus.ts"
-import { bot, podNames, settings, settle, world } from "./ControllerEnv.ts"
+import { createdPayload, podNames, settings, settle, world } from "./ControllerEnv.ts"
 
 const env = Layer.merge(world(), MemoryEventBus.layerWithControl)
 
@@ -21,18 +21,6 @@ const replica = (identity: string) =>
     resyncInterval: "1 hour",
     leaderElection: { ...settings.leaderElection, identity }
   })
-
-/** the0's API payload for a new realtime bot (docs/contracts.md, "Event payloads"). */
-const created = (id: string) => {
-  const doc = bot(id)
-  return new TextEncoder().encode(
-    JSON.stringify({
-      id,
-      config: { name: `bot-${id}`, type: "realtime", version: "1.0.0", ...doc.config },
-      custom: { ...doc.custom, config: { ...doc.custom?.config, type: "realtime" } }
-    })
-  )
-}
 
 describe("reconcile requests", () => {
   it.scoped("bots whose events the follower applied get their Pods from the leader at once, long before a resync", () =>
@@ -53,7 +41,7 @@ describe("reconcile requests", () => {
       // each event goes to one replica of the group at random: with 20, the follower applies some (all but surely)
       const ids = Array.from({ length: 20 }, (_, i) => `r${String(i).padStart(2, "0")}`)
       const control = yield* MemoryEventBusControl
-      for (const id of ids) yield* control.publishAsPeer(Subject.botCreated, created(id))
+      for (const id of ids) yield* control.publishAsPeer(Subject.botCreated, createdPayload(id))
       yield* settle
 
       expect(yield* podNames).toEqual(ids.map((id) => `bot-${id}`))
